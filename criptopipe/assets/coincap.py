@@ -1,0 +1,302 @@
+"""The three CoinCap assets, each daily-partitioned and written to PostgreSQL and MongoDB.
+
+- `asset_history`: the d1 point of every day in the run's window for each tracked coin; a range
+  is one run and one ranged request per coin (chunked by the span), never one request per day.
+- `raw_assets`, `market_snapshots`: CoinCap serves only the present, so partition D is "the state
+  at the close of UTC day D". Only the latest closed day (within the grace period) is fetched
+  live; an older partition is rebuilt from the MongoDB raw archive, or fails saying why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from criptopipe import ingest
+from criptopipe.assets.types import AssetHistoryFrame, MarketSnapshotsFrame, RawAssetsFrame
+from criptopipe.coincap.client import CoinCapClient
+from criptopipe.coincap.errors import CoinCapError
+from criptopipe.coincap.transport import MeterSnapshot
+from criptopipe.io_managers import COINS_ATTR
+from criptopipe.partitions import daily_partitions
+from criptopipe.resources import (
+    CoinCapResource,
+    CoinUniverseResource,
+    MongoResource,
+    PostgresResource,
+)
+from criptopipe.storage.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS, Dataset
+from criptopipe.storage import ledger
+from criptopipe.storage.slices import Slice
+from criptopipe.transform import frames
+
+T = TypeVar("T")
+
+COMMON: dict[str, Any] = {
+    "partitions_def": daily_partitions,
+    "backfill_policy": dg.BackfillPolicy.single_run(),
+    "io_manager_key": "warehouse_io_manager",
+    "group_name": "coincap",
+    "kinds": {"postgres", "mongodb", "pandas"},
+}
+
+
+class CoinsConfig(dg.Config):
+    coins: list[str] = Field(
+        default_factory=list,
+        description="CoinCap ids for this run only (e.g. ['bitcoin']); empty: the tracked coins.",
+    )
+
+
+def _window(context: dg.AssetExecutionContext) -> tuple[date, date]:
+    window = context.partition_time_window
+    return window.start.date(), window.end.date()
+
+
+def _fetch(
+    context: dg.AssetExecutionContext,
+    coincap: CoinCapResource,
+    postgres: PostgresResource,
+    work: Callable[[CoinCapClient], Awaitable[T]],
+) -> tuple[T, dict[str, Any]]:
+    """Run `work` with a fresh client; return its result and the cost metadata. What the run
+    spent is written to the credit ledger even when it fails: the credits are gone either way."""
+    settings = coincap.client_settings()
+    started = time.monotonic()
+    spent: list[MeterSnapshot] = []
+
+    async def go() -> T:
+        async with CoinCapClient(settings) as client:
+            try:
+                return await work(client)
+            finally:
+                spent.append(client.meter.snapshot())
+
+    succeeded = False
+    try:
+        result = asyncio.run(go())
+        succeeded = True
+    except ingest.UnknownCoinsError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    except CoinCapError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=exc.retryable) from exc
+    finally:
+        if spent:
+            _record_spend(context, postgres, settings.base_url, spent[0], succeeded)
+    meter = spent[0]
+    cost = {
+        "requests": dg.MetadataValue.int(meter.calls),
+        "bytes": dg.MetadataValue.int(meter.bytes),
+        "credits": dg.MetadataValue.int(meter.credits),
+        "fetch_seconds": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
+        "source_url": dg.MetadataValue.url(settings.base_url),
+    }
+    return result, cost
+
+
+def _record_spend(
+    context: dg.AssetExecutionContext,
+    postgres: PostgresResource,
+    source: str,
+    meter: MeterSnapshot,
+    succeeded: bool,
+) -> None:
+    context.log.info(
+        f"CoinCap: {meter.calls} requests, {meter.bytes:,} bytes, {meter.credits} credits"
+    )
+    first, end = _window(context)
+    entry = ledger.LedgerEntry(
+        run_id=context.run.run_id,
+        asset=context.asset_key.to_user_string(),
+        partition_start=first,
+        partition_end=end,
+        requests=meter.calls,
+        bytes=meter.bytes,
+        credits=meter.credits,
+        source=source,
+        succeeded=succeeded,
+    )
+    try:
+        ledger.record(postgres.resolved_url(), postgres.resolved_schema(), entry)
+    except Exception as exc:  # the ledger must never hide the run's own outcome
+        context.log.warning(f"could not record spend in the credit ledger: {exc}")
+
+
+def _rows_per_day(frame: pd.DataFrame, ds: Dataset) -> dict[str, int]:
+    if frame.empty:
+        return {}
+    counts = frame.groupby(ds.partition_column).size()
+    return {str(day): int(n) for day, n in counts.items()}
+
+
+@dg.asset(
+    **COMMON,
+    dagster_type=AssetHistoryFrame,
+    metadata={"partition_expr": ASSET_HISTORY.partition_column},
+    description="Daily (d1) USD price of each tracked coin: one row per coin per day.",
+)
+def asset_history(
+    context: dg.AssetExecutionContext,
+    config: CoinsConfig,
+    coincap: CoinCapResource,
+    universe: CoinUniverseResource,
+    postgres: PostgresResource,
+) -> dg.Output[pd.DataFrame]:
+    first, end = _window(context)
+    tracked = universe.universe(config.coins)
+    context.log.info(f"asset_history {first}..{end - timedelta(days=1)} for {tracked.describe()}")
+
+    async def work(client: CoinCapClient) -> tuple[list[str], ingest.HistoryResult]:
+        coins = await ingest.resolve_coins(client, tracked)
+        return coins, await ingest.fetch_history(client, coins, first, end, context.log.info)
+
+    (coins, result), cost = _fetch(context, coincap, postgres, work)
+    frame = frames.history_frame(result.series, datetime.now(timezone.utc))
+    frame.attrs[COINS_ATTR] = coins
+    holes = sum(len(days) for days in result.missing.values())
+    if holes:
+        context.log.warning(
+            f"CoinCap has no d1 point for {holes} (coin, day) pairs in the window; "
+            "they are reported in metadata, never invented"
+        )
+    return dg.Output(
+        frame,
+        metadata={
+            **cost,
+            "coins": dg.MetadataValue.int(len(coins)),
+            "coin_ids": dg.MetadataValue.text(", ".join(coins)),
+            "partitions": dg.MetadataValue.int((end - first).days),
+            "rows_fetched": dg.MetadataValue.int(len(frame)),
+            "rows_per_partition": dg.MetadataValue.json(_rows_per_day(frame, ASSET_HISTORY)),
+            "missing_days": dg.MetadataValue.int(holes),
+            "missing": dg.MetadataValue.json(
+                {c: [str(d) for d in days[:50]] for c, days in result.missing.items()}
+            ),
+        },
+    )
+
+
+def _snapshot(
+    context: dg.AssetExecutionContext,
+    ds: Dataset,
+    universe: CoinUniverseResource,
+    mongo: MongoResource,
+    coincap: CoinCapResource,
+    postgres: PostgresResource,
+    live: Callable[[CoinCapClient, date, datetime], Awaitable[pd.DataFrame]],
+) -> dg.Output[pd.DataFrame]:
+    first, end = _window(context)
+    days = Slice(first, end).day_list()
+    now = datetime.now(timezone.utc)
+    grace = timedelta(hours=universe.snapshot_grace_hours)
+    archived: list[pd.DataFrame] = []
+    live_days: list[date] = []
+    store = None
+    for day in days:
+        source = ingest.snapshot_source(day, now, grace)
+        if source is ingest.SnapshotSource.OPEN:
+            raise dg.Failure(
+                description=f"{ds.name} partition {day} has not closed yet (it closes at "
+                f"{day + timedelta(days=1)}T00:00Z): a snapshot is the state at the close of "
+                "its day.",
+                allow_retries=False,
+            )
+        if source is ingest.SnapshotSource.LIVE:
+            live_days.append(day)
+            continue
+        store = store or mongo.store()
+        docs = store.read_slice(ds, Slice(day, day + timedelta(days=1)))
+        if not docs:
+            latest = (now - timedelta(days=1)).date()
+            raise dg.Failure(
+                description=f"CoinCap keeps no history for {ds.name}: partition {day} (the state "
+                f"at the close of {day}) could only be fetched live within "
+                f"{universe.snapshot_grace_hours:g}h after that day closed, and the MongoDB raw "
+                f"archive holds no {ds.name} documents for {day} to rebuild it from. "
+                f"Materialize the latest closed day ({latest}) instead; older snapshot "
+                "partitions exist only where they were archived when live.",
+                allow_retries=False,
+            )
+        context.log.info(f"{ds.name} {day}: rebuilt from {len(docs)} archived documents")
+        archived.append(frames.frame_from_documents(ds, docs))
+
+    cost: dict[str, Any] = {"requests": dg.MetadataValue.int(0), "credits": dg.MetadataValue.int(0)}
+    parts = list(archived)
+    if live_days:
+
+        async def work(client: CoinCapClient) -> list[pd.DataFrame]:
+            fetched_at = datetime.now(timezone.utc)
+            return [await live(client, day, fetched_at) for day in live_days]
+
+        fetched, cost = _fetch(context, coincap, postgres, work)
+        parts.extend(fetched)
+    frame = pd.concat(parts, ignore_index=True) if parts else frames.empty_frame(ds)
+    frame = frame.astype(object) if len(frame) else frame
+    return dg.Output(
+        frame,
+        metadata={
+            **cost,
+            "coins": dg.MetadataValue.int(int(frame["coin_id"].nunique()) if len(frame) else 0),
+            "partitions": dg.MetadataValue.int(len(days)),
+            "live_partitions": dg.MetadataValue.text(", ".join(map(str, live_days)) or "none"),
+            "rebuilt_from_archive": dg.MetadataValue.int(len(archived)),
+            "rows_per_partition": dg.MetadataValue.json(_rows_per_day(frame, ds)),
+        },
+    )
+
+
+@dg.asset(
+    **COMMON,
+    dagster_type=RawAssetsFrame,
+    metadata={"partition_expr": RAW_ASSETS.partition_column},
+    description="CoinCap's asset list for the tracked coins at the close of each UTC day.",
+)
+def raw_assets(
+    context: dg.AssetExecutionContext,
+    config: CoinsConfig,
+    coincap: CoinCapResource,
+    universe: CoinUniverseResource,
+    mongo: MongoResource,
+    postgres: PostgresResource,
+) -> dg.Output[pd.DataFrame]:
+    tracked = universe.universe(config.coins)
+
+    async def live(client: CoinCapClient, day: date, fetched_at: datetime) -> pd.DataFrame:
+        assets = await ingest.fetch_assets(client, tracked)
+        context.log.info(f"raw_assets {day}: {len(assets)} assets ({tracked.describe()})")
+        return frames.raw_assets_frame(assets, day, fetched_at)
+
+    return _snapshot(context, RAW_ASSETS, universe, mongo, coincap, postgres, live)
+
+
+@dg.asset(
+    **COMMON,
+    dagster_type=MarketSnapshotsFrame,
+    metadata={"partition_expr": MARKET_SNAPSHOTS.partition_column},
+    description="Exchange markets of each tracked coin at the close of each UTC day.",
+)
+def market_snapshots(
+    context: dg.AssetExecutionContext,
+    config: CoinsConfig,
+    coincap: CoinCapResource,
+    universe: CoinUniverseResource,
+    mongo: MongoResource,
+    postgres: PostgresResource,
+) -> dg.Output[pd.DataFrame]:
+    tracked = universe.universe(config.coins)
+
+    async def live(client: CoinCapClient, day: date, fetched_at: datetime) -> pd.DataFrame:
+        coins = await ingest.resolve_coins(client, tracked)
+        markets = await ingest.fetch_markets(
+            client, coins, universe.markets_per_coin, context.log.info
+        )
+        return frames.markets_frame(markets, day, fetched_at)
+
+    return _snapshot(context, MARKET_SNAPSHOTS, universe, mongo, coincap, postgres, live)

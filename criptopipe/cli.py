@@ -1,0 +1,229 @@
+"""`criptopipe`: the commands behind `make run`, `make dev`, `make dashboard` and `make stop`.
+
+`run` is the main job: the last N days of `asset_history` as ONE range run, then the latest
+closed day of `raw_assets` and `market_snapshots`, each through `dagster asset materialize` (the
+same command users type), recorded in the project's Dagster instance so the UI shows them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from criptopipe import localenv
+from criptopipe import settings as names
+from criptopipe.devservers import DevServerError
+
+BANNER = "=" * 78
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _materialize(
+    env: dict[str, str], select: str, partition_args: list[str], log: Path, label: str
+) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "criptopipe.definitions",
+        "--select",
+        select,
+        *partition_args,
+    ]
+    _say(f"  {label}: dagster asset materialize --select {select} {' '.join(partition_args)}")
+    started = time.monotonic()
+    with log.open("ab") as out:
+        out.write(f"\n$ {' '.join(cmd)}\n".encode())
+        out.flush()
+        res = subprocess.run(cmd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+    if res.returncode != 0:
+        tail = log.read_text(errors="replace").splitlines()[-40:]
+        _say("\n".join("    | " + line for line in tail))
+        raise SystemExit(f"\n{label} failed (exit {res.returncode}); full log: {log}")
+    _say(f"    done in {time.monotonic() - started:.1f}s")
+
+
+def _counts(env: dict[str, str], first: date, last: date, snap: date) -> list[tuple[str, str, int, int]]:
+    from criptopipe.storage.datasets import DATASETS
+    from criptopipe.storage.mongo import MongoStore
+    from criptopipe.storage.postgres import PostgresStore
+    from criptopipe.storage.slices import Slice
+
+    merged = {**os.environ, **env}
+    schema = merged.get(names.PG_SCHEMA, names.DEFAULT_SCHEMA)
+    pg = PostgresStore(merged[names.DATABASE_URL], schema=schema)
+    mongo = MongoStore(merged[names.MONGODB_URI])
+    out = []
+    for name, ds in DATASETS.items():
+        slc = Slice.days(first, last) if name == "asset_history" else Slice.days(snap, snap)
+        out.append((name, slc.describe(), len(pg.keys(ds, slc)), len(mongo.keys(ds, slc))))
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    root = localenv.project_root()
+    try:
+        local = localenv.prepare(root)
+    except DevServerError as exc:
+        _say(f"error: {exc}")
+        return 1
+    env = local.env
+    latest = datetime.now(timezone.utc).date() - timedelta(days=1)
+    first = latest - timedelta(days=args.days - 1)
+    _say(BANNER)
+    if local.sandbox:
+        _say("SANDBOX MODE: COINCAP_API_KEY is not set, so every price below is SYNTHETIC,")
+        _say(f"served by the local CoinCap sandbox at {local.base_url}.")
+        _say("Export COINCAP_API_KEY=<your key> (https://pro.coincap.io) to load real data.")
+    else:
+        _say(f"CoinCap: {local.base_url} (credits are spent on your key)")
+    merged = {**os.environ, **env}
+    _say(f"PostgreSQL: {_redact(merged[names.DATABASE_URL])}")
+    _say(f"MongoDB:    {_redact(merged[names.MONGODB_URI])}")
+    _say(BANNER)
+    logs = localenv.state_dir(root) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"run-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.log"
+    started_at = datetime.now(timezone.utc)
+    _say(f"[1/2] asset_history {first}...{latest} ({args.days} days, one range run)")
+    _materialize(env, "asset_history", ["--partition-range", f"{first}...{latest}"], log, "history")
+    _say(f"[2/2] raw_assets + market_snapshots for the latest closed day, {latest}")
+    _materialize(
+        env, "raw_assets,market_snapshots", ["--partition", str(latest)], log, "snapshots"
+    )
+    _say()
+    _say(f"{'table':<18} {'slice':<40} {'postgres':>9} {'mongodb':>9}")
+    for name, described, pg_rows, mongo_docs in _counts(env, first, latest, latest):
+        _say(f"{name:<18} {described:<40} {pg_rows:>9} {mongo_docs:>9}")
+    _print_spend(merged, started_at)
+    _say()
+    _say(f"Run log: {log}")
+    _say("Open the Dagster UI: make dev  ->  http://localhost:3000")
+    _say("Open the dashboard:  make dashboard  ->  http://localhost:8501")
+    _say("Stop local servers:  make stop")
+    return 0
+
+
+def _print_spend(merged: dict[str, str], since: datetime) -> None:
+    from criptopipe.storage import ledger
+
+    schema = merged.get(names.PG_SCHEMA, names.DEFAULT_SCHEMA)
+    spent = ledger.spent_since(merged[names.DATABASE_URL], schema, since)
+    requests = sum(r for r, _, _ in spent.values())
+    credits = sum(c for _, _, c in spent.values())
+    _say()
+    _say(f"CoinCap spend this run: {requests} requests, {credits} credits")
+    for asset, (r, b, c) in spent.items():
+        _say(f"  {asset:<18} {r:>5} requests {b:>12,} bytes {c:>6} credits")
+
+
+def _redact(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _exec_with_env(argv: list[str], with_sandbox: bool = True) -> int:
+    try:
+        local = localenv.prepare(with_sandbox=with_sandbox)
+    except DevServerError as exc:
+        _say(f"error: {exc}")
+        return 1
+    if local.sandbox:
+        _say(f"SANDBOX MODE: CoinCap data is SYNTHETIC ({local.base_url}).")
+    env = {**os.environ, **local.env}
+    os.execvpe(argv[0], argv, env)
+    return 0  # pragma: no cover - exec does not return
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    root = localenv.project_root()
+    return _exec_with_env(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "dev",
+            "-w",
+            str(root / "workspace.yaml"),
+            "-h",
+            args.host,
+            "-p",
+            str(args.port),
+        ]
+    )
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    app = Path(__file__).resolve().parent / "dashboard" / "app.py"
+    return _exec_with_env(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(app),
+            "--server.port",
+            str(args.port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        with_sandbox=False,
+    )
+
+
+def cmd_env(_: argparse.Namespace) -> int:
+    try:
+        local = localenv.prepare()
+    except DevServerError as exc:
+        _say(f"error: {exc}")
+        return 1
+    for key, value in local.env.items():
+        _say(f"export {key}={value}")
+    return 0
+
+
+def cmd_stop(_: argparse.Namespace) -> int:
+    stopped = localenv.stop()
+    _say("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="criptopipe", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="the main job: backfill history, snapshot the latest day")
+    run.add_argument("--days", type=int, default=30, help="days of asset_history (default 30)")
+    run.set_defaults(func=cmd_run)
+    dev = sub.add_parser("dev", help="the Dagster UI and daemon on the project's instance")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(func=cmd_dev)
+    dash = sub.add_parser("dashboard", help="the Streamlit dashboard")
+    dash.add_argument("--port", type=int, default=8501)
+    dash.set_defaults(func=cmd_dashboard)
+    sub.add_parser("env", help="print the variables a local run uses").set_defaults(func=cmd_env)
+    sub.add_parser("stop", help="stop local servers and the sandbox").set_defaults(func=cmd_stop)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,17 @@
+"""Jobs: the partitioned job the daily schedule runs."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from criptopipe.assets import coincap_assets
+from criptopipe.partitions import daily_partitions
+
+daily_job = dg.define_asset_job(
+    name="daily_job",
+    selection=dg.AssetSelection.assets(*coincap_assets),
+    partitions_def=daily_partitions,
+    description="All three CoinCap assets for one UTC day (the schedule's job).",
+)
+
+jobs = [daily_job]

@@ -1,0 +1,23 @@
+"""Names of the environment variables the project reads, and their defaults, in one place.
+
+Nothing here reads the environment at import time: resources resolve these names through
+`dg.EnvVar(...).get_value()` when a run starts, so an unset optional variable falls back to its
+default and an unset required one fails with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+COINCAP_API_KEY = "COINCAP_API_KEY"
+COINCAP_BASE_URL = "COINCAP_BASE_URL"
+DATABASE_URL = "DATABASE_URL"
+MONGODB_URI = "MONGODB_URI"
+PG_SCHEMA = "CRIPTOPIPE_PG_SCHEMA"
+COINS = "CRIPTOPIPE_COINS"
+TOP_N = "CRIPTOPIPE_TOP_N"
+CREDIT_BUDGET = "COINCAP_CREDIT_BUDGET"
+
+DEFAULT_BASE_URL = "https://rest.coincap.io/v3"
+DEFAULT_SCHEMA = "coincap"
+DEFAULT_TOP_N = 10
+DEFAULT_MARKETS_PER_COIN = 50
+DEFAULT_SNAPSHOT_GRACE_HOURS = 24.0

@@ -1,0 +1,111 @@
+"""Running the project the way users do: `dagster asset materialize` as a subprocess, against
+the real servers, the sandbox and a Postgres-backed Dagster instance (the top-level dagster.yaml).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from criptopipe.sandbox import SandboxServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@dataclass
+class Project:
+    """One isolated project environment: its own Postgres schema, Mongo database, Dagster home."""
+
+    env: dict[str, str]
+    sandbox: SandboxServer
+    schema: str
+    mongo_uri: str
+    pg_url: str
+    home: Path
+    runs: list[subprocess.CompletedProcess[str]] = field(default_factory=list)
+
+    def materialize(
+        self, select: str, *partition: str, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "criptopipe.definitions",
+            "--select",
+            select,
+            *partition,
+        ]
+        env = {**os.environ, **self.env, **(extra_env or {})}
+        for key, value in (extra_env or {}).items():
+            if value == "":
+                env.pop(key, None)
+        res = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=600, cwd=str(ROOT)
+        )
+        self.runs.append(res)
+        return res
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer(port=0, key="test", coins=60) as sb:
+        yield sb
+
+
+@pytest.fixture
+def project(
+    servers: dict[str, str],
+    sandbox: SandboxServer,
+    pg_schema: str,
+    mongo_db: str,
+    tmp_path: Path,
+) -> Project:
+    sandbox.reset()
+    sandbox.set_faults({})
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    pg = urlsplit(servers["postgres"])
+    dagster_db = urlsplit(servers.get("postgres_dagster", servers["postgres"])).path.lstrip("/")
+    mongo_uri = with_database(servers["mongo"], mongo_db)
+    env = {
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_ARTIFACTS_DIR": str(home / "artifacts"),
+        "DAGSTER_COMPUTE_LOGS_DIR": str(home / "logs"),
+        "DAGSTER_PG_HOST": pg.hostname or "127.0.0.1",
+        "DAGSTER_PG_PORT": str(pg.port or 5432),
+        "DAGSTER_PG_USER": pg.username or "postgres",
+        "DAGSTER_PG_PASSWORD": pg.password or "",
+        "DAGSTER_PG_DB": dagster_db,
+        "DATABASE_URL": servers["postgres"],
+        "MONGODB_URI": mongo_uri,
+        "CRIPTOPIPE_PG_SCHEMA": pg_schema,
+        "COINCAP_BASE_URL": sandbox.base_url,
+        "COINCAP_API_KEY": "test",
+        "CRIPTOPIPE_COINS": "bitcoin,ethereum,solana",
+    }
+    return Project(
+        env=env,
+        sandbox=sandbox,
+        schema=pg_schema,
+        mongo_uri=mongo_uri,
+        pg_url=servers["postgres"],
+        home=home,
+    )

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Makes sure the OS has what the embedded servers and browser tests need: PostgreSQL server
+# binaries (Debian's `postgresql`) and Chromium for headless UI tests. Installs them with apt when
+# running as root on Debian/Ubuntu; otherwise says what to install. Idempotent and quiet when
+# everything is there.
+set -euo pipefail
+
+need=()
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v pg_config >/dev/null 2>&1 \
+   && [ -z "${CRIPTOPIPE_PG_BIN:-}" ] && [ -z "${DATABASE_URL:-}" ]; then
+  need+=(postgresql)
+fi
+if [ "${CRIPTOPIPE_BROWSER_TESTS:-auto}" != "off" ] && ! command -v chromium >/dev/null 2>&1; then
+  need+=(chromium)
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing OS packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+else
+  echo "missing OS packages: ${need[*]}"
+  echo "install them (e.g. sudo apt-get install -y ${need[*]}), or set DATABASE_URL / CRIPTOPIPE_PG_BIN"
+  [[ " ${need[*]} " == *" postgresql "* ]] && exit 1
+fi
+exit 0
