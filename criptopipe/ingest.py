@@ -169,3 +169,67 @@ def snapshot_source(day: date, now: datetime, grace: timedelta) -> SnapshotSourc
     if now < closes + min(grace, timedelta(days=1)):
         return SnapshotSource.LIVE
     return SnapshotSource.ARCHIVE
+
+
+Gap = tuple[str, date, date]  # coin, first day, end day (exclusive)
+
+
+def find_gaps(
+    coins: Sequence[str], first: date, end: date, have: set[tuple[str, date]]
+) -> list[Gap]:
+    """The runs of consecutive (coin, day) pairs in [first, end) the store does not hold."""
+    gaps: list[Gap] = []
+    for coin in coins:
+        start: date | None = None
+        day = first
+        while day < end:
+            missing = (coin, day) not in have
+            if missing and start is None:
+                start = day
+            elif not missing and start is not None:
+                gaps.append((coin, start, day))
+                start = None
+            day += timedelta(days=1)
+        if start is not None:
+            gaps.append((coin, start, end))
+    return gaps
+
+
+async def fetch_gaps(
+    client: CoinCapClient, gaps: Sequence[Gap], progress: Progress = _quiet
+) -> HistoryResult:
+    """One ranged request per gap (chunked by the client's span): only what is missing."""
+    result = HistoryResult()
+
+    async def one(gap: Gap) -> tuple[Gap, list[HistoryPoint]]:
+        coin, start, stop = gap
+        try:
+            points = await client.history(
+                coin, interval="d1", start=_day_start(start), end=_day_start(stop)
+            )
+        except NotFoundError as exc:
+            raise UnknownCoinsError([coin]) from exc
+        return gap, [p for p in points if start <= utc_day(p.time) < stop]
+
+    tasks = [asyncio.ensure_future(one(g)) for g in gaps]
+    try:
+        for n, fut in enumerate(asyncio.as_completed(tasks), start=1):
+            (coin, start, stop), points = await fut
+            result.series.setdefault(coin, []).extend(points)
+            have = {utc_day(p.time) for p in points}
+            still = [
+                start + timedelta(days=i)
+                for i in range((stop - start).days)
+                if start + timedelta(days=i) not in have
+            ]
+            if still:
+                result.missing.setdefault(coin, []).extend(still)
+            progress(
+                f"{coin} {start}..{stop - timedelta(days=1)}: {len(points)} days filled"
+                + (f", CoinCap has no point for {len(still)}" if still else "")
+                + f" [{n}/{len(gaps)} gaps]"
+            )
+    finally:
+        for t in tasks:
+            t.cancel()
+    return result

@@ -21,6 +21,9 @@ from criptopipe.storage.slices import Slice
 
 #: `frame.attrs[COINS_ATTR]`: the coins an output covers; absent means the whole days
 COINS_ATTR = "criptopipe.coins"
+#: `frame.attrs[SLICES_ATTR]`: several disjoint slices inside the window (fill-gaps runs write
+#: only the (coin, day range) holes they fetched, never the days around them)
+SLICES_ATTR = "criptopipe.slices"
 
 
 def _window(context: dg.InputContext | dg.OutputContext) -> tuple[date, date]:
@@ -37,6 +40,31 @@ def output_slice(context: dg.OutputContext, frame: pd.DataFrame) -> Slice:
     start, end = _window(context)
     coins = frame.attrs.get(COINS_ATTR)
     return Slice(start, end, frozenset(coins) if coins is not None else None)
+
+
+def output_slices(context: dg.OutputContext, frame: pd.DataFrame) -> list[Slice]:
+    """The slices an output replaces: the partition window (narrowed to the run's coins), or the
+    explicit sub-slices a fill-gaps run names, each of which must lie inside the window."""
+    whole = output_slice(context, frame)
+    parts: list[Slice] | None = frame.attrs.get(SLICES_ATTR)
+    if parts is None:
+        return [whole]
+    for part in parts:
+        if part.start < whole.start or part.end > whole.end:
+            raise dg.Failure(f"slice {part.describe()} lies outside the run's window")
+    return list(parts)
+
+
+def _rows_of(ds: Dataset, frame: pd.DataFrame, slc: Slice) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    days = frame[ds.partition_column]
+    mask = (days >= slc.start) & (days < slc.end)
+    if slc.coins is not None:
+        mask &= frame[ds.coin_column].isin(slc.coins)
+    part = frame[mask]
+    part.attrs = {}
+    return part
 
 
 def query_for(ds: Dataset, schema: str, slc: Slice) -> str:
@@ -70,24 +98,33 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
 
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
         ds = dataset(context.asset_key.path[-1])
-        slc = output_slice(context, obj)
+        slices = output_slices(context, obj)
         pg, mongo = self.postgres.store(), self.mongo.store()
         started = time.monotonic()
-        context.log.info(f"writing {len(obj)} {ds.name} rows for {slc.describe()}")
         mongo.ensure_indexes()
-        archived = mongo.replace_slice(ds, slc, obj)
         pg.ensure_schema()
-        written = pg.replace_slice(ds, slc, obj)
+        rows_written = rows_deleted = documents = 0
+        for slc in slices:
+            part = obj if len(slices) == 1 else _rows_of(ds, obj, slc)
+            context.log.info(f"writing {len(part)} {ds.name} rows for {slc.describe()}")
+            # the raw archive first: a typed table is never ahead of what can rebuild it
+            documents += mongo.replace_slice(ds, slc, part).rows_written
+            written = pg.replace_slice(ds, slc, part)
+            rows_written += written.rows_written
+            rows_deleted += written.rows_deleted
+        slc = slices[0] if len(slices) == 1 else output_slice(context, obj)
         schema = self.postgres.resolved_schema()
-        rows_per_day = (
-            obj.groupby(ds.partition_column).size() if len(obj) else pd.Series(dtype=int)
-        )
+        rows_per_day = obj.groupby(ds.partition_column).size() if len(obj) else pd.Series(dtype=int)
         context.add_output_metadata(
             {
-                "rows": dg.MetadataValue.int(int(written.rows_written)),
-                "rows_replaced": dg.MetadataValue.int(int(written.rows_deleted)),
-                "documents": dg.MetadataValue.int(int(archived.rows_written)),
-                "slice": dg.MetadataValue.text(slc.describe()),
+                "rows": dg.MetadataValue.int(int(rows_written)),
+                "rows_replaced": dg.MetadataValue.int(int(rows_deleted)),
+                "documents": dg.MetadataValue.int(int(documents)),
+                "slice": dg.MetadataValue.text(
+                    slc.describe()
+                    if len(slices) == 1
+                    else f"{len(slices)} gap slices in {slc.describe()}"
+                ),
                 "days_with_rows": dg.MetadataValue.int(len(rows_per_day)),
                 "postgres_table": dg.MetadataValue.text(f"{schema}.{ds.name}"),
                 "postgres_query": dg.MetadataValue.md(f"```sql\n{query_for(ds, schema, slc)}\n```"),

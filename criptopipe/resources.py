@@ -52,6 +52,24 @@ class CoinCapResource(dg.ConfigurableResource):
     history_span_days: int = Field(
         default=365, description="Widest window one history request covers (chunking)."
     )
+    credit_budget: int | None = Field(
+        default=None,
+        description="Credits per month this project may spend. Unset: COINCAP_CREDIT_BUDGET, "
+        "else no budget guard. A run whose estimate exceeds what is left refuses to start.",
+    )
+
+    def resolved_budget(self) -> int | None:
+        if self.credit_budget is not None:
+            return self.credit_budget
+        raw = _env(env.CREDIT_BUDGET)
+        if raw is None:
+            return None
+        try:
+            return int(raw)
+        except ValueError:
+            raise dg.Failure(
+                description=f"{env.CREDIT_BUDGET}={raw!r} is not a whole number of credits."
+            ) from None
 
     def client_settings(self) -> ClientSettings:
         return ClientSettings(

@@ -19,12 +19,12 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from criptopipe import ingest
+from criptopipe import ingest, planner
 from criptopipe.assets.types import AssetHistoryFrame, MarketSnapshotsFrame, RawAssetsFrame
 from criptopipe.coincap.client import CoinCapClient
 from criptopipe.coincap.errors import CoinCapError
 from criptopipe.coincap.transport import MeterSnapshot
-from criptopipe.io_managers import COINS_ATTR
+from criptopipe.io_managers import COINS_ATTR, SLICES_ATTR
 from criptopipe.partitions import daily_partitions
 from criptopipe.resources import (
     CoinCapResource,
@@ -32,12 +32,22 @@ from criptopipe.resources import (
     MongoResource,
     PostgresResource,
 )
-from criptopipe.storage.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS, Dataset
 from criptopipe.storage import ledger
+from criptopipe.storage.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS, Dataset
 from criptopipe.storage.slices import Slice
 from criptopipe.transform import frames
 
 T = TypeVar("T")
+
+#: A step that failed on something a retry can fix (429 storms, 5xx, a database restart) is
+#: retried with exponential backoff and jitter; errors that a retry cannot fix (missing key,
+#: unknown coin, budget) raise `dg.Failure(allow_retries=False)` and fail at once.
+RETRY_POLICY = dg.RetryPolicy(
+    max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+#: Every step that calls CoinCap holds a slot of this pool, so concurrent runs and backfills
+#: share one limit (see `concurrency.pools` in dagster.yaml) and stay under 600 calls/minute.
+COINCAP_POOL = "coincap"
 
 COMMON: dict[str, Any] = {
     "partitions_def": daily_partitions,
@@ -45,6 +55,8 @@ COMMON: dict[str, Any] = {
     "io_manager_key": "warehouse_io_manager",
     "group_name": "coincap",
     "kinds": {"postgres", "mongodb", "pandas"},
+    "retry_policy": RETRY_POLICY,
+    "pool": COINCAP_POOL,
 }
 
 
@@ -52,6 +64,18 @@ class CoinsConfig(dg.Config):
     coins: list[str] = Field(
         default_factory=list,
         description="CoinCap ids for this run only (e.g. ['bitcoin']); empty: the tracked coins.",
+    )
+    ignore_budget: bool = Field(
+        default=False,
+        description="Run even if the estimate exceeds what is left of COINCAP_CREDIT_BUDGET.",
+    )
+
+
+class HistoryConfig(CoinsConfig):
+    fill_gaps: bool = Field(
+        default=False,
+        description="Fetch only the (coin, day) ranges missing from PostgreSQL in the window; "
+        "rows already loaded are neither fetched nor rewritten.",
     )
 
 
@@ -136,6 +160,37 @@ def _rows_per_day(frame: pd.DataFrame, ds: Dataset) -> dict[str, int]:
     return {str(day): int(n) for day, n in counts.items()}
 
 
+def _guard(
+    context: dg.AssetExecutionContext,
+    coincap: CoinCapResource,
+    postgres: PostgresResource,
+    estimate: planner.Estimate,
+    ignore_budget: bool,
+) -> dict[str, Any]:
+    """Refuse a run whose estimate exceeds what is left of the month's credit budget, before
+    any call. Spend is counted against the same CoinCap URL only (sandbox credits are free)."""
+    budget = coincap.resolved_budget()
+    spent = 0
+    if budget is not None:
+        spent = ledger.spent_this_month(
+            postgres.resolved_url(),
+            postgres.resolved_schema(),
+            source=coincap.client_settings().base_url,
+        )
+    try:
+        summary = planner.check_budget(estimate.credits, budget, spent)
+    except planner.BudgetExceededError as exc:
+        if not ignore_budget:
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        summary = f"{exc} Running anyway: ignore_budget is set."
+        context.log.warning(summary)
+    context.log.info(f"plan: {estimate.requests} requests, ~{estimate.bytes:,} bytes; {summary}")
+    return {
+        "estimated_requests": dg.MetadataValue.int(estimate.requests),
+        "estimated_credits": dg.MetadataValue.int(estimate.credits),
+    }
+
+
 @dg.asset(
     **COMMON,
     dagster_type=AssetHistoryFrame,
@@ -144,22 +199,62 @@ def _rows_per_day(frame: pd.DataFrame, ds: Dataset) -> dict[str, int]:
 )
 def asset_history(
     context: dg.AssetExecutionContext,
-    config: CoinsConfig,
+    config: HistoryConfig,
     coincap: CoinCapResource,
     universe: CoinUniverseResource,
     postgres: PostgresResource,
 ) -> dg.Output[pd.DataFrame]:
     first, end = _window(context)
     tracked = universe.universe(config.coins)
-    context.log.info(f"asset_history {first}..{end - timedelta(days=1)} for {tracked.describe()}")
+    mode = "missing days only" if config.fill_gaps else "full window"
+    context.log.info(
+        f"asset_history {first}..{end - timedelta(days=1)} for {tracked.describe()} ({mode})"
+    )
+    window = Slice(first, end)
+    have: set[tuple[str, date]] = set()
+    if config.fill_gaps:
+        keys = postgres.store().keys(ASSET_HISTORY, window)
+        have = {(str(coin), day) for coin, day in keys}
 
-    async def work(client: CoinCapClient) -> tuple[list[str], ingest.HistoryResult]:
+    if config.fill_gaps and tracked.coins:
+        gaps = ingest.find_gaps(tracked.coins, first, end, have)
+        estimate = sum(
+            (
+                planner.estimate_history(1, g_first, g_end, coincap.history_span_days)
+                for _, g_first, g_end in gaps
+            ),
+            planner.Estimate("asset_history", 0, 0, 0),
+        )
+    else:
+        estimate = planner.estimate_history(
+            len(tracked.coins) or tracked.top_n,
+            first,
+            end,
+            coincap.history_span_days,
+            resolve_top_n=not tracked.coins,
+        )
+    planned = _guard(context, coincap, postgres, estimate, config.ignore_budget)
+
+    async def work(client: CoinCapClient) -> tuple[list[str], ingest.HistoryResult, int]:
         coins = await ingest.resolve_coins(client, tracked)
-        return coins, await ingest.fetch_history(client, coins, first, end, context.log.info)
+        if not config.fill_gaps:
+            result = await ingest.fetch_history(client, coins, first, end, context.log.info)
+            return coins, result, 0
+        gaps = ingest.find_gaps(coins, first, end, have)
+        context.log.info(
+            f"{len(gaps)} gap(s) covering {sum((e - s).days for _, s, e in gaps)} (coin, day) "
+            f"pairs; {len(have)} already loaded are left alone"
+        )
+        return coins, await ingest.fetch_gaps(client, gaps, context.log.info), len(gaps)
 
-    (coins, result), cost = _fetch(context, coincap, postgres, work)
+    (coins, result, gap_count), cost = _fetch(context, coincap, postgres, work)
     frame = frames.history_frame(result.series, datetime.now(timezone.utc))
     frame.attrs[COINS_ATTR] = coins
+    if config.fill_gaps:
+        frame.attrs[SLICES_ATTR] = [
+            Slice(g_first, g_end, frozenset({coin}))
+            for coin, g_first, g_end in ingest.find_gaps(coins, first, end, have)
+        ]
     holes = sum(len(days) for days in result.missing.values())
     if holes:
         context.log.warning(
@@ -169,7 +264,10 @@ def asset_history(
     return dg.Output(
         frame,
         metadata={
+            **planned,
             **cost,
+            "mode": dg.MetadataValue.text(mode),
+            "gaps_fetched": dg.MetadataValue.int(gap_count),
             "coins": dg.MetadataValue.int(len(coins)),
             "coin_ids": dg.MetadataValue.text(", ".join(coins)),
             "partitions": dg.MetadataValue.int((end - first).days),
@@ -191,6 +289,8 @@ def _snapshot(
     coincap: CoinCapResource,
     postgres: PostgresResource,
     live: Callable[[CoinCapClient, date, datetime], Awaitable[pd.DataFrame]],
+    config: CoinsConfig,
+    estimate: Callable[[int], planner.Estimate],
 ) -> dg.Output[pd.DataFrame]:
     first, end = _window(context)
     days = Slice(first, end).day_list()
@@ -230,15 +330,22 @@ def _snapshot(
     cost: dict[str, Any] = {"requests": dg.MetadataValue.int(0), "credits": dg.MetadataValue.int(0)}
     parts = list(archived)
     if live_days:
+        cost.update(
+            _guard(context, coincap, postgres, estimate(len(live_days)), config.ignore_budget)
+        )
 
         async def work(client: CoinCapClient) -> list[pd.DataFrame]:
             fetched_at = datetime.now(timezone.utc)
             return [await live(client, day, fetched_at) for day in live_days]
 
-        fetched, cost = _fetch(context, coincap, postgres, work)
+        fetched, spent = _fetch(context, coincap, postgres, work)
+        cost.update(spent)
         parts.extend(fetched)
     frame = pd.concat(parts, ignore_index=True) if parts else frames.empty_frame(ds)
     frame = frame.astype(object) if len(frame) else frame
+    if config.coins:
+        # a run for named coins replaces those coins' rows only, never the rest of the day
+        frame.attrs[COINS_ATTR] = list(dict.fromkeys(config.coins))
     return dg.Output(
         frame,
         metadata={
@@ -273,7 +380,12 @@ def raw_assets(
         context.log.info(f"raw_assets {day}: {len(assets)} assets ({tracked.describe()})")
         return frames.raw_assets_frame(assets, day, fetched_at)
 
-    return _snapshot(context, RAW_ASSETS, universe, mongo, coincap, postgres, live)
+    def estimate(live_days: int) -> planner.Estimate:
+        return planner.estimate_raw_assets(len(tracked.coins) or tracked.top_n, live_days)
+
+    return _snapshot(
+        context, RAW_ASSETS, universe, mongo, coincap, postgres, live, config, estimate
+    )
 
 
 @dg.asset(
@@ -299,4 +411,14 @@ def market_snapshots(
         )
         return frames.markets_frame(markets, day, fetched_at)
 
-    return _snapshot(context, MARKET_SNAPSHOTS, universe, mongo, coincap, postgres, live)
+    def estimate(live_days: int) -> planner.Estimate:
+        return planner.estimate_markets(
+            len(tracked.coins) or tracked.top_n,
+            live_days,
+            universe.markets_per_coin,
+            resolve_top_n=not tracked.coins,
+        )
+
+    return _snapshot(
+        context, MARKET_SNAPSHOTS, universe, mongo, coincap, postgres, live, config, estimate
+    )

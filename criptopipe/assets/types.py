@@ -93,7 +93,9 @@ def _column(c: Column) -> PandasColumn:
         constraints.append(NonNullableColumnConstraint())
     if c.pg_type == "numeric":
         if c.name in NON_NEGATIVE:
-            constraints.append(ValuesOfTypeConstraint("non-negative Decimals", _is_non_negative_decimal))
+            constraints.append(
+                ValuesOfTypeConstraint("non-negative Decimals", _is_non_negative_decimal)
+            )
         else:
             constraints.append(ValuesOfTypeConstraint("Decimals", _is_decimal))
     elif c.pg_type == "date":

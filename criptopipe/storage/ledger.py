@@ -85,23 +85,29 @@ def _exists(conn: psycopg.Connection, schema: str) -> bool:
     return bool(row and row[0])
 
 
-def spent_since(url: str, schema: str, since: datetime) -> dict[str, tuple[int, int, int]]:
-    """Requests, bytes and credits per asset recorded since `since`."""
+def spent_since(
+    url: str, schema: str, since: datetime, source: str | None = None
+) -> dict[str, tuple[int, int, int]]:
+    """Requests, bytes and credits per asset recorded since `since` (against `source` only, when
+    given: credits spent on the sandbox are not credits spent on CoinCap)."""
     with psycopg.connect(url, connect_timeout=10) as conn:
         if not _exists(conn, schema):
             return {}
         rows = conn.execute(
             sql.SQL(
                 "SELECT asset, sum(requests), sum(bytes), sum(credits) FROM {}.{} "
-                "WHERE recorded_at >= %s GROUP BY asset ORDER BY asset"
+                "WHERE recorded_at >= %s AND (%s::text IS NULL OR source = %s) "
+                "GROUP BY asset ORDER BY asset"
             ).format(sql.Identifier(schema), sql.Identifier(TABLE)),
-            (since,),
+            (since, source, source),
         ).fetchall()
     return {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}
 
 
-def spent_this_month(url: str, schema: str, now: datetime | None = None) -> int:
+def spent_this_month(
+    url: str, schema: str, now: datetime | None = None, source: str | None = None
+) -> int:
     """Credits recorded since the first day of the current UTC month."""
     now = now or datetime.now(timezone.utc)
     month_start = datetime(now.year, now.month, 1, tzinfo=timezone.utc)
-    return sum(c for _, _, c in spent_since(url, schema, month_start).values())
+    return sum(c for _, _, c in spent_since(url, schema, month_start, source).values())
