@@ -269,10 +269,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     total_credits = sum(e.credits for e in estimates)
     _say(f"{'total':<18} {total_requests:>9,} {'':>14} {total_credits:>9,}")
     budget_raw = args.budget if args.budget is not None else _env_value(names.CREDIT_BUDGET)
-    if budget_raw is None:
-        _say("no COINCAP_CREDIT_BUDGET set: runs are not budget-guarded")
+    if budget_raw is not None and budget_raw.strip().lower() in {"off", "none", "unlimited"}:
+        _say("COINCAP_CREDIT_BUDGET=off: runs are not budget-guarded")
         return 0
-    budget = int(budget_raw)
+    budget = int(budget_raw) if budget_raw is not None else names.DEFAULT_CREDIT_BUDGET
     spent = 0
     url = _env_value(names.DATABASE_URL)
     if url:

@@ -154,7 +154,7 @@ def check_budget(estimate_credits: int, budget: int | None, spent: int) -> str:
 
     Returns a one-line summary for the logs when the run fits (or no budget is set)."""
     if budget is None:
-        return f"estimated {estimate_credits} credits (no COINCAP_CREDIT_BUDGET set)"
+        return f"estimated {estimate_credits} credits (budget guard off)"
     remaining = budget - spent
     if estimate_credits > remaining:
         raise BudgetExceededError(

@@ -54,8 +54,9 @@ class CoinCapResource(dg.ConfigurableResource):
     )
     credit_budget: int | None = Field(
         default=None,
-        description="Credits per month this project may spend. Unset: COINCAP_CREDIT_BUDGET, "
-        "else no budget guard. A run whose estimate exceeds what is left refuses to start.",
+        description="Credits per month this project may spend at this base URL. Unset: "
+        f"COINCAP_CREDIT_BUDGET, else {env.DEFAULT_CREDIT_BUDGET} (the free tier); 'off' disables "
+        "the guard. A run whose estimate exceeds what is left refuses to start.",
     )
 
     def resolved_budget(self) -> int | None:
@@ -63,6 +64,8 @@ class CoinCapResource(dg.ConfigurableResource):
             return self.credit_budget
         raw = _env(env.CREDIT_BUDGET)
         if raw is None:
+            return env.DEFAULT_CREDIT_BUDGET
+        if raw.strip().lower() in {"off", "none", "unlimited"}:
             return None
         try:
             return int(raw)

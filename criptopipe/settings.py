@@ -21,3 +21,5 @@ DEFAULT_SCHEMA = "coincap"
 DEFAULT_TOP_N = 10
 DEFAULT_MARKETS_PER_COIN = 50
 DEFAULT_SNAPSHOT_GRACE_HOURS = 24.0
+#: CoinCap's free tier (2025): runs refuse to start when their estimate exceeds what is left
+DEFAULT_CREDIT_BUDGET = 2500
