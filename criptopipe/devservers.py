@@ -76,7 +76,9 @@ def find_pg_bin() -> Path:
     candidates.extend(debian)
     if pg_config := shutil.which("pg_config"):
         with contextlib.suppress(subprocess.SubprocessError, OSError):
-            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, check=True
+            )
             candidates.append(Path(out.stdout.strip()))
     for c in candidates:
         if (c / "initdb").exists() and (c / "pg_ctl").exists():
@@ -226,7 +228,7 @@ class PostgresServer:
             existing = {r[0] for r in conn.execute("SELECT datname FROM pg_database").fetchall()}
             for name in names:
                 if name not in existing:
-                    conn.execute(f'CREATE DATABASE "{name}"')  # noqa: S608 - fixed names
+                    conn.execute(f'CREATE DATABASE "{name}"')
 
     def stop(self) -> None:
         if not self.pgdata.exists():

@@ -11,10 +11,10 @@ from datetime import date, datetime, timedelta, timezone
 import httpx
 import pandas as pd
 import pymongo
-
-from criptopipe.storage.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS
 from criptopipe.storage.mongo import MongoStore
 from criptopipe.storage.postgres import PostgresStore
+
+from criptopipe.storage.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS
 from criptopipe.storage.slices import Slice
 from criptopipe_tests.e2e.conftest import Project
 
@@ -97,8 +97,10 @@ def test_single_partition_of_each_asset(project: Project) -> None:
         assert mongo.keys(ds, Slice.days(latest, latest)) == pg.keys(ds, Slice.days(latest, latest))
         assert len(frame) > 0
     # the raw archive holds CoinCap's record as sent, strings and unknown fields included
-    doc = pymongo.MongoClient(project.mongo_uri).get_default_database()["raw_assets"].find_one(
-        {"coin_id": "bitcoin"}
+    doc = (
+        pymongo.MongoClient(project.mongo_uri)
+        .get_default_database()["raw_assets"]
+        .find_one({"coin_id": "bitcoin"})
     )
     assert doc is not None and isinstance(doc["record"]["priceUsd"], str)
     assert "tokens" in doc["record"] and "apiKey" not in doc["request_path"]
@@ -122,7 +124,8 @@ def test_old_snapshot_is_rebuilt_from_archive_with_no_api_call(project: Project)
         for ds in (RAW_ASSETS, MARKET_SNAPSHOTS)
     }
     expected = {
-        ds.name: pg.read_slice(ds, Slice.days(latest, latest)) for ds in (RAW_ASSETS, MARKET_SNAPSHOTS)
+        ds.name: pg.read_slice(ds, Slice.days(latest, latest))
+        for ds in (RAW_ASSETS, MARKET_SNAPSHOTS)
     }
 
     # Dagster's view: the archive is all there is for an older day. Age the documents by moving
