@@ -49,9 +49,17 @@ class CoinCapResource(dg.ConfigurableResource):
     timeout_s: float = Field(default=30.0, description="Read timeout per request, seconds.")
     max_attempts: int = Field(default=6, description="Attempts per request on 429/5xx/timeouts.")
     max_retry_seconds: float = Field(default=120.0, description="Give up retrying after this.")
-    history_span_days: int = Field(
-        default=365, description="Widest window one history request covers (chunking)."
+    history_span_days: int | None = Field(
+        default=None,
+        description="Widest window one history request covers (chunking). Unset: "
+        "CRIPTOPIPE_HISTORY_SPAN_DAYS, else 365.",
     )
+
+    def resolved_span(self) -> int:
+        if self.history_span_days is not None:
+            return self.history_span_days
+        return int(_env(env.HISTORY_SPAN_DAYS) or env.DEFAULT_HISTORY_SPAN_DAYS)
+
     credit_budget: int | None = Field(
         default=None,
         description="Credits per month this project may spend at this base URL. Unset: "
@@ -83,7 +91,7 @@ class CoinCapResource(dg.ConfigurableResource):
             timeout_s=self.timeout_s,
             max_attempts=self.max_attempts,
             max_retry_seconds=self.max_retry_seconds,
-            history_span_days=self.history_span_days,
+            history_span_days=self.resolved_span(),
         )
 
     def open(self) -> CoinCapClient:

@@ -220,7 +220,7 @@ def asset_history(
         gaps = ingest.find_gaps(tracked.coins, first, end, have)
         estimate = sum(
             (
-                planner.estimate_history(1, g_first, g_end, coincap.history_span_days)
+                planner.estimate_history(1, g_first, g_end, coincap.resolved_span())
                 for _, g_first, g_end in gaps
             ),
             planner.Estimate("asset_history", 0, 0, 0),
@@ -230,7 +230,7 @@ def asset_history(
             len(tracked.coins) or tracked.top_n,
             first,
             end,
-            coincap.history_span_days,
+            coincap.resolved_span(),
             resolve_top_n=not tracked.coins,
         )
     planned = _guard(context, coincap, postgres, estimate, config.ignore_budget)
