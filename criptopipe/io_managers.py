@@ -18,12 +18,10 @@ import pandas as pd
 from criptopipe.resources import MongoResource, PostgresResource
 from criptopipe.storage.datasets import Dataset, dataset
 from criptopipe.storage.slices import Slice
+from criptopipe.transform.batches import SpilledFrames, rows_in
 
 #: `frame.attrs[COINS_ATTR]`: the coins an output covers; absent means the whole days
 COINS_ATTR = "criptopipe.coins"
-#: `frame.attrs[SLICES_ATTR]`: several disjoint slices inside the window (fill-gaps runs write
-#: only the (coin, day range) holes they fetched, never the days around them)
-SLICES_ATTR = "criptopipe.slices"
 
 
 def _window(context: dg.InputContext | dg.OutputContext) -> tuple[date, date]:
@@ -40,31 +38,6 @@ def output_slice(context: dg.OutputContext, frame: pd.DataFrame) -> Slice:
     start, end = _window(context)
     coins = frame.attrs.get(COINS_ATTR)
     return Slice(start, end, frozenset(coins) if coins is not None else None)
-
-
-def output_slices(context: dg.OutputContext, frame: pd.DataFrame) -> list[Slice]:
-    """The slices an output replaces: the partition window (narrowed to the run's coins), or the
-    explicit sub-slices a fill-gaps run names, each of which must lie inside the window."""
-    whole = output_slice(context, frame)
-    parts: list[Slice] | None = frame.attrs.get(SLICES_ATTR)
-    if parts is None:
-        return [whole]
-    for part in parts:
-        if part.start < whole.start or part.end > whole.end:
-            raise dg.Failure(f"slice {part.describe()} lies outside the run's window")
-    return list(parts)
-
-
-def _rows_of(ds: Dataset, frame: pd.DataFrame, slc: Slice) -> pd.DataFrame:
-    if frame.empty:
-        return frame
-    days = frame[ds.partition_column]
-    mask = (days >= slc.start) & (days < slc.end)
-    if slc.coins is not None:
-        mask &= frame[ds.coin_column].isin(slc.coins)
-    part = frame[mask]
-    part.attrs = {}
-    return part
 
 
 def query_for(ds: Dataset, schema: str, slc: Slice) -> str:
@@ -96,40 +69,63 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
     postgres: dg.ResourceDependency[PostgresResource]
     mongo: dg.ResourceDependency[MongoResource]
 
-    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | SpilledFrames) -> None:
         ds = dataset(context.asset_key.path[-1])
-        slices = output_slices(context, obj)
+        if isinstance(obj, SpilledFrames):
+            start, end = _window(context)
+            window = Slice(start, end, frozenset(obj.coins) if obj.coins is not None else None)
+        else:
+            window = output_slice(context, obj)
         pg, mongo = self.postgres.store(), self.mongo.store()
         started = time.monotonic()
         mongo.ensure_indexes()
         pg.ensure_schema()
-        rows_written = rows_deleted = documents = 0
-        for slc in slices:
-            part = obj if len(slices) == 1 else _rows_of(ds, obj, slc)
-            context.log.info(f"writing {len(part)} {ds.name} rows for {slc.describe()}")
+        totals = {"rows": 0, "replaced": 0, "documents": 0, "slices": 0}
+
+        def write(slc: Slice, rows: pd.DataFrame) -> None:
+            if slc.start < window.start or slc.end > window.end:
+                raise dg.Failure(f"slice {slc.describe()} lies outside the run's window")
             # the raw archive first: a typed table is never ahead of what can rebuild it
-            documents += mongo.replace_slice(ds, slc, part).rows_written
-            written = pg.replace_slice(ds, slc, part)
-            rows_written += written.rows_written
-            rows_deleted += written.rows_deleted
-        slc = slices[0] if len(slices) == 1 else output_slice(context, obj)
+            totals["documents"] += mongo.replace_slice(ds, slc, rows).rows_written
+            written = pg.replace_slice(ds, slc, rows)
+            totals["rows"] += written.rows_written
+            totals["replaced"] += written.rows_deleted
+            totals["slices"] += 1
+
+        if isinstance(obj, SpilledFrames):
+            try:
+                for n, (batch, frame) in enumerate(obj.frames(), start=1):
+                    for slc in batch.slices:
+                        part = frame if len(batch.slices) == 1 else rows_in(ds, frame, slc)
+                        write(slc, part)
+                    context.log.info(
+                        f"batch {n}/{len(obj.batches)}: {batch.rows} {ds.name} rows written "
+                        f"({totals['rows']}/{obj.rows})"
+                    )
+            finally:
+                obj.cleanup()
+            described = (
+                window.describe()
+                if totals["slices"] <= 1
+                else f"{totals['slices']} slices in {window.describe()}"
+            )
+        else:
+            context.log.info(f"writing {len(obj)} {ds.name} rows for {window.describe()}")
+            write(window, obj)
+            described = window.describe()
         schema = self.postgres.resolved_schema()
-        rows_per_day = obj.groupby(ds.partition_column).size() if len(obj) else pd.Series(dtype=int)
         context.add_output_metadata(
             {
-                "rows": dg.MetadataValue.int(int(rows_written)),
-                "rows_replaced": dg.MetadataValue.int(int(rows_deleted)),
-                "documents": dg.MetadataValue.int(int(documents)),
-                "slice": dg.MetadataValue.text(
-                    slc.describe()
-                    if len(slices) == 1
-                    else f"{len(slices)} gap slices in {slc.describe()}"
-                ),
-                "days_with_rows": dg.MetadataValue.int(len(rows_per_day)),
+                "rows": dg.MetadataValue.int(totals["rows"]),
+                "rows_replaced": dg.MetadataValue.int(totals["replaced"]),
+                "documents": dg.MetadataValue.int(totals["documents"]),
+                "slice": dg.MetadataValue.text(described),
                 "postgres_table": dg.MetadataValue.text(f"{schema}.{ds.name}"),
-                "postgres_query": dg.MetadataValue.md(f"```sql\n{query_for(ds, schema, slc)}\n```"),
+                "postgres_query": dg.MetadataValue.md(
+                    f"```sql\n{query_for(ds, schema, window)}\n```"
+                ),
                 "mongo_collection": dg.MetadataValue.text(f"{mongo.database_name}.{ds.name}"),
-                "mongo_filter": dg.MetadataValue.json(filter_for(ds, slc)),
+                "mongo_filter": dg.MetadataValue.json(filter_for(ds, window)),
                 "write_seconds": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
             }
         )

@@ -20,11 +20,16 @@ import pandas as pd
 from pydantic import Field
 
 from criptopipe import ingest, planner
-from criptopipe.assets.types import AssetHistoryFrame, MarketSnapshotsFrame, RawAssetsFrame
+from criptopipe.assets.types import (
+    AssetHistoryBatches,
+    AssetHistoryFrame,
+    MarketSnapshotsFrame,
+    RawAssetsFrame,
+)
 from criptopipe.coincap.client import CoinCapClient
 from criptopipe.coincap.errors import CoinCapError
 from criptopipe.coincap.transport import MeterSnapshot
-from criptopipe.io_managers import COINS_ATTR, SLICES_ATTR
+from criptopipe.io_managers import COINS_ATTR
 from criptopipe.partitions import daily_partitions
 from criptopipe.resources import (
     CoinCapResource,
@@ -36,6 +41,7 @@ from criptopipe.storage import ledger
 from criptopipe.storage.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS, Dataset
 from criptopipe.storage.slices import Slice
 from criptopipe.transform import frames
+from criptopipe.transform.batches import SpilledFrames, batch_size
 
 T = TypeVar("T")
 
@@ -193,7 +199,7 @@ def _guard(
 
 @dg.asset(
     **COMMON,
-    dagster_type=AssetHistoryFrame,
+    dagster_type=AssetHistoryBatches,
     metadata={"partition_expr": ASSET_HISTORY.partition_column},
     description="Daily (d1) USD price of each tracked coin: one row per coin per day.",
 )
@@ -203,7 +209,7 @@ def asset_history(
     coincap: CoinCapResource,
     universe: CoinUniverseResource,
     postgres: PostgresResource,
-) -> dg.Output[pd.DataFrame]:
+) -> dg.Output[SpilledFrames]:
     first, end = _window(context)
     tracked = universe.universe(config.coins)
     mode = "missing days only" if config.fill_gaps else "full window"
@@ -235,50 +241,88 @@ def asset_history(
         )
     planned = _guard(context, coincap, postgres, estimate, config.ignore_budget)
 
-    async def work(client: CoinCapClient) -> tuple[list[str], ingest.HistoryResult, int]:
-        coins = await ingest.resolve_coins(client, tracked)
-        if not config.fill_gaps:
-            result = await ingest.fetch_history(client, coins, first, end, context.log.info)
-            return coins, result, 0
-        gaps = ingest.find_gaps(coins, first, end, have)
-        context.log.info(
-            f"{len(gaps)} gap(s) covering {sum((e - s).days for _, s, e in gaps)} (coin, day) "
-            f"pairs; {len(have)} already loaded are left alone"
-        )
-        return coins, await ingest.fetch_gaps(client, gaps, context.log.info), len(gaps)
+    spilled = SpilledFrames(ASSET_HISTORY)
+    missing: dict[str, list[date]] = {}
+    rows_per_day: dict[str, int] = {}
 
-    (coins, result, gap_count), cost = _fetch(context, coincap, postgres, work)
-    frame = frames.history_frame(result.series, datetime.now(timezone.utc))
-    frame.attrs[COINS_ATTR] = coins
-    if config.fill_gaps:
-        frame.attrs[SLICES_ATTR] = [
-            Slice(g_first, g_end, frozenset({coin}))
-            for coin, g_first, g_end in ingest.find_gaps(coins, first, end, have)
-        ]
-    holes = sum(len(days) for days in result.missing.values())
+    def keep(frame: pd.DataFrame, slices: list[Slice], result: ingest.HistoryResult) -> None:
+        """Check a batch against the output type, spill it, and let it go."""
+        check = dg.check_dagster_type(AssetHistoryFrame, frame)
+        if not check.success:
+            spilled.cleanup()
+            raise dg.Failure(
+                description=f"asset_history batch failed its type check: {check.description}",
+                metadata=check.metadata,
+                allow_retries=False,
+            )
+        spilled.add(frame, slices)
+        missing.update(result.missing)
+        for day, n in _rows_per_day(frame, ASSET_HISTORY).items():
+            rows_per_day[day] = rows_per_day.get(day, 0) + n
+
+    async def work(client: CoinCapClient) -> tuple[list[str], int]:
+        coins = await ingest.resolve_coins(client, tracked)
+        if config.fill_gaps:
+            gaps = ingest.find_gaps(coins, first, end, have)
+            context.log.info(
+                f"{len(gaps)} gap(s) covering {sum((e - s).days for _, s, e in gaps)} "
+                f"(coin, day) pairs; {len(have)} already loaded are left alone"
+            )
+            result = await ingest.fetch_gaps(client, gaps, context.log.info)
+            frame = frames.history_frame(result.series, datetime.now(timezone.utc))
+            keep(frame, [Slice(s, e, frozenset({c})) for c, s, e in gaps], result)
+            return coins, len(gaps)
+        size = batch_size((end - first).days)
+        for i in range(0, len(coins), size):
+            batch = coins[i : i + size]
+            result = await ingest.fetch_history(client, batch, first, end, context.log.info)
+            frame = frames.history_frame(result.series, datetime.now(timezone.utc))
+            keep(frame, [Slice(first, end, frozenset(batch))], result)
+            del frame, result
+            if len(coins) > size:
+                context.log.info(
+                    f"batch {i // size + 1}/{-(-len(coins) // size)} fetched and spilled "
+                    f"({spilled.rows} rows so far)"
+                )
+        return coins, 0
+
+    try:
+        (coins, gap_count), cost = _fetch(context, coincap, postgres, work)
+    except BaseException:
+        spilled.cleanup()
+        raise
+    spilled.coins = coins
+    spilled.validated = True
+    holes = sum(len(days) for days in missing.values())
     if holes:
         context.log.warning(
             f"CoinCap has no d1 point for {holes} (coin, day) pairs in the window; "
             "they are reported in metadata, never invented"
         )
     return dg.Output(
-        frame,
+        spilled,
         metadata={
             **planned,
             **cost,
             "mode": dg.MetadataValue.text(mode),
             "gaps_fetched": dg.MetadataValue.int(gap_count),
             "coins": dg.MetadataValue.int(len(coins)),
-            "coin_ids": dg.MetadataValue.text(", ".join(coins)),
+            "coin_ids": dg.MetadataValue.text(_short_list(coins)),
             "partitions": dg.MetadataValue.int((end - first).days),
-            "rows_fetched": dg.MetadataValue.int(len(frame)),
-            "rows_per_partition": dg.MetadataValue.json(_rows_per_day(frame, ASSET_HISTORY)),
+            "rows_fetched": dg.MetadataValue.int(spilled.rows),
+            "batches": dg.MetadataValue.int(len(spilled.batches)),
+            "rows_per_partition": dg.MetadataValue.json(dict(sorted(rows_per_day.items()))),
             "missing_days": dg.MetadataValue.int(holes),
             "missing": dg.MetadataValue.json(
-                {c: [str(d) for d in days[:50]] for c, days in result.missing.items()}
+                {c: [str(d) for d in days[:50]] for c, days in list(missing.items())[:100]}
             ),
         },
     )
+
+
+def _short_list(items: list[str], limit: int = 50) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
 def _snapshot(

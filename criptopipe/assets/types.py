@@ -11,6 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import dagster as dg
 import pandas as pd
 from dagster_pandas import (
     ColumnConstraint,
@@ -123,3 +124,25 @@ def frame_type(ds: Dataset) -> Any:
 RawAssetsFrame = frame_type(DATASETS["raw_assets"])
 AssetHistoryFrame = frame_type(DATASETS["asset_history"])
 MarketSnapshotsFrame = frame_type(DATASETS["market_snapshots"])
+
+
+def _check_batches(_: Any, value: Any) -> dg.TypeCheck:
+    from criptopipe.transform.batches import SpilledFrames
+
+    if not isinstance(value, SpilledFrames):
+        return dg.TypeCheck(False, description=f"expected SpilledFrames, got {type(value)}")
+    return dg.TypeCheck(
+        value.validated,
+        description=f"{len(value.batches)} batch(es), {value.rows} rows, each checked against "
+        f"{AssetHistoryFrame.display_name} before it was spilled",
+        metadata={"batches": len(value.batches), "rows": value.rows},
+    )
+
+
+#: asset_history's output: batches spilled to disk, each checked against AssetHistoryFrame
+AssetHistoryBatches = dg.DagsterType(
+    name="asset_history_batches",
+    type_check_fn=_check_batches,
+    description="Rows of `asset_history` in batches of coins, each validated against "
+    "asset_history_frame (columns, types, non-negative prices, unique key).",
+)
