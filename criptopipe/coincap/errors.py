@@ -1,0 +1,75 @@
+"""Typed CoinCap errors whose messages say what happened and what to do.
+
+`retryable` tells callers (e.g. a Dagster retry policy) whether trying again later may help.
+No message ever contains the API key: the transport redacts it before building one.
+"""
+
+from __future__ import annotations
+
+
+class CoinCapError(Exception):
+    retryable: bool = False
+
+
+class MissingApiKeyError(CoinCapError):
+    def __init__(self, base_url: str) -> None:
+        super().__init__(
+            f"COINCAP_API_KEY is not set, and {base_url} is CoinCap itself, which refuses every "
+            "call without a key. Get a free key at https://pro.coincap.io/dashboard and "
+            "`export COINCAP_API_KEY=...`, or run against the bundled sandbox: `make run` does "
+            "that when no key is set, or start `criptopipe-sandbox --port 8555` and "
+            "`export COINCAP_BASE_URL=http://127.0.0.1:8555/v3`."
+        )
+
+
+class AuthError(CoinCapError):
+    def __init__(self, route: str, detail: str) -> None:
+        super().__init__(
+            f"CoinCap refused the API key (401) on {route}: {detail}. Check COINCAP_API_KEY "
+            "(copy it again from https://pro.coincap.io/dashboard; keys are revoked when "
+            "regenerated)."
+        )
+
+
+class NotFoundError(CoinCapError):
+    def __init__(self, route: str, slug: str | None, detail: str) -> None:
+        self.slug = slug
+        what = f"no asset with id {slug!r}" if slug else "not found"
+        super().__init__(
+            f"CoinCap answered 404 on {route}: {what} ({detail}). Coin ids are CoinCap slugs "
+            "such as 'bitcoin' or 'binance-coin'; search them with GET /assets?search=<name>."
+        )
+
+
+class BadRequestError(CoinCapError):
+    def __init__(self, route: str, detail: str) -> None:
+        self.detail = detail
+        super().__init__(f"CoinCap rejected the request (400) on {route}: {detail}")
+
+
+class RetriesExhaustedError(CoinCapError):
+    retryable = True
+
+    def __init__(self, route: str, attempts: int, seconds: float, last: str) -> None:
+        self.attempts, self.seconds = attempts, seconds
+        super().__init__(
+            f"CoinCap kept failing on {route}: gave up after {attempts} attempt(s) over "
+            f"{seconds:.1f}s; last error: {last}. CoinCap may be down or rate limiting this "
+            "key (600 calls/minute, credits per month): retry later, or lower calls_per_minute."
+        )
+
+
+class MalformedResponseError(CoinCapError):
+    def __init__(self, route: str, field: str, value: object, why: str) -> None:
+        self.route, self.field, self.value = route, field, value
+        shown = repr(value)
+        if len(shown) > 200:
+            shown = shown[:200] + "..."
+        super().__init__(
+            f"CoinCap sent a malformed body on {route}: field {field!r} = {shown}: {why}. "
+            "The API may have changed shape; the raw response was not stored."
+        )
+
+
+class CoinCapTransportError(CoinCapError):
+    retryable = True
