@@ -22,9 +22,9 @@ from criptopipe.coincap.credits import credits_for
 
 #: bytes of one record in CoinCap's JSON body, from the captured v3 bodies (commas included)
 DEFAULT_BYTES_PER_RECORD: dict[str, int] = {
-    "asset_history": 135,
-    "raw_assets": 420,
-    "market_snapshots": 260,
+    "asset_history": 144,
+    "raw_assets": 480,
+    "market_snapshots": 215,
 }
 #: `{"data":[...],"timestamp":1700000000000}` around the records
 ENVELOPE_BYTES = 40
