@@ -55,3 +55,27 @@ class Slice:
         coins = sorted(self.coins)
         shown = ", ".join(coins[:5]) + (f" and {len(coins) - 5} more" if len(coins) > 5 else "")
         return f"{days} ({shown})"
+
+
+def check_rows(
+    ds_partition: str, ds_coin: str, key: tuple[str, ...], slc: Slice, frame: object
+) -> None:
+    """Refuse a frame holding rows the slice does not own, naming the first few of them."""
+    import pandas as pd
+
+    assert isinstance(frame, pd.DataFrame)
+    if frame.empty:
+        return
+    days = frame[ds_partition]
+    inside = (days >= slc.start) & (days < slc.end)
+    if slc.coins is not None:
+        inside &= frame[ds_coin].isin(slc.coins)
+    if bool(inside.all()):
+        return
+    outside = frame.loc[~inside, list(key)]
+    sample = [tuple(str(v) for v in row) for row in outside.head(5).itertuples(index=False)]
+    raise OutOfSliceError(
+        f"{len(outside)} row(s) lie outside the slice being written, {slc.describe()}; e.g. "
+        f"{sample}. A write replaces exactly its slice: widen the slice (partition range, coins) "
+        "or drop those rows."
+    )

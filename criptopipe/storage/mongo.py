@@ -1,0 +1,203 @@
+"""MongoDB: the raw archive -- CoinCap's records exactly as sent, one document per record.
+
+A document is `{"_id": "<natural key joined by |>", <key columns; the partition column as a UTC
+datetime>, "record": <as sent>, "fetched_at", "request_path", "_batch"}`, with a unique index
+on the natural key.
+
+Slice replacement without multi-document transactions (a standalone server has none):
+1. every new document carries a fresh batch id and is upserted by `_id` (deterministic from the
+   natural key, so a duplicate can never exist -- the unique index enforces it too);
+2. then the slice's documents whose batch id is not the new one (keys that disappeared) are
+   deleted.
+What a reader may see mid-write: for keys in both the old and the new data, the old or the new
+document (never neither, never both); keys only in the old data stay until step 2. A crash at
+any point leaves such a state, and a rerun of the same write converges to exactly the new slice.
+An empty slice (the first load) skips the upserts' lookups and inserts in bulk.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date, datetime, timezone
+from datetime import time as dtime
+from typing import Any
+
+import pandas as pd
+import pymongo
+from pymongo import errors as mongo_errors
+from pymongo.collection import Collection
+from pymongo.uri_parser import parse_uri
+
+from criptopipe.storage.datasets import DATASETS, Dataset
+from criptopipe.storage.errors import (
+    StorageAuthError,
+    StorageError,
+    StorageUnavailableError,
+    WriteResult,
+    redact_url,
+    scrub,
+)
+from criptopipe.storage.slices import Slice, check_rows
+
+DEFAULT_DATABASE = "criptopipe"
+BATCH = 5_000
+INDEX = "natural_key"
+
+
+def _midnight(d: date) -> datetime:
+    return datetime.combine(d, dtime(), tzinfo=timezone.utc)
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).date()
+    return value  # type: ignore[no-any-return]
+
+
+def document_id(ds: Dataset, values: dict[str, Any]) -> str:
+    return "|".join(
+        v.isoformat() if isinstance(v, date) else str(v) for v in (values[k] for k in ds.key)
+    )
+
+
+class MongoStore:
+    def __init__(self, uri: str, database: str | None = None, timeout_ms: int = 10_000) -> None:
+        self.uri, self.timeout_ms = uri, timeout_ms
+        try:
+            parsed = parse_uri(uri)
+        except (mongo_errors.InvalidURI, mongo_errors.ConfigurationError, ValueError) as exc:
+            raise StorageError(
+                f"MONGODB_URI is not a MongoDB URI ({redact_url(uri)}): {exc}"
+            ) from None
+        self._password = parsed.get("password")
+        self._hosts = ", ".join(f"{h}:{p}" for h, p in parsed.get("nodelist") or [])
+        self.database_name = database or parsed.get("database") or DEFAULT_DATABASE
+        self._client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+            uri,
+            tz_aware=True,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            appname="criptopipe",
+        )
+        self._db = self._client[self.database_name]
+
+    def __repr__(self) -> str:
+        return f"MongoStore({redact_url(self.uri)!r}, database={self.database_name!r})"
+
+    def close(self) -> None:
+        self._client.close()
+
+    def collection(self, ds: Dataset) -> Collection[dict[str, Any]]:
+        return self._db[ds.name]
+
+    def _explain(self, exc: Exception) -> Exception:
+        text = scrub(str(exc).splitlines()[0][:300], self._password)
+        if isinstance(exc, mongo_errors.OperationFailure) and exc.code in (13, 18):
+            return StorageAuthError(
+                f"MongoDB at {self._hosts} refused the credentials in MONGODB_URI "
+                f"({redact_url(self.uri)}): wrong user or password. {text}"
+            )
+        if isinstance(exc, mongo_errors.ServerSelectionTimeoutError | mongo_errors.AutoReconnect):
+            return StorageUnavailableError(
+                f"cannot reach MongoDB at {self._hosts} (gave up after "
+                f"{self.timeout_ms / 1000:g}s): {text}. Is the server running and MONGODB_URI "
+                "right? `make run` starts a local one."
+            )
+        return StorageError(f"MongoDB error at {self._hosts}: {text}")
+
+    def ensure_indexes(self) -> None:
+        try:
+            for ds in DATASETS.values():
+                coll = self.collection(ds)
+                coll.create_index([(k, pymongo.ASCENDING) for k in ds.key], unique=True, name=INDEX)
+                coll.create_index(
+                    [(ds.partition_column, pymongo.ASCENDING), (ds.coin_column, pymongo.ASCENDING)],
+                    name="slice",
+                )
+        except mongo_errors.PyMongoError as exc:
+            raise self._explain(exc) from exc
+
+    def _filter(self, ds: Dataset, slc: Slice) -> dict[str, Any]:
+        flt: dict[str, Any] = {
+            ds.partition_column: {"$gte": slc.start_datetime, "$lt": slc.end_datetime}
+        }
+        if slc.coins is not None:
+            flt[ds.coin_column] = {"$in": sorted(slc.coins)}
+        return flt
+
+    def _documents(self, ds: Dataset, frame: pd.DataFrame, batch: str) -> Iterator[dict[str, Any]]:
+        cols = list(ds.key) + ["record", "fetched_at", "request_path"]
+        for values in frame[cols].itertuples(index=False, name=None):
+            row = dict(zip(cols, values, strict=True))
+            doc: dict[str, Any] = {"_id": document_id(ds, row)}
+            for k in ds.key:
+                doc[k] = _midnight(row[k]) if k == ds.partition_column else row[k]
+            doc["record"] = row["record"]
+            doc["fetched_at"] = row["fetched_at"]
+            doc["request_path"] = row["request_path"]
+            doc["_batch"] = batch
+            yield doc
+
+    def replace_slice(self, ds: Dataset, slc: Slice, frame: pd.DataFrame) -> WriteResult:
+        check_rows(ds.partition_column, ds.coin_column, ds.key, slc, frame)
+        started = time.monotonic()
+        coll = self.collection(ds)
+        flt = self._filter(ds, slc)
+        batch = uuid.uuid4().hex
+        try:
+            empty = coll.find_one(flt, {"_id": 1}) is None
+            chunk: list[dict[str, Any]] = []
+            for doc in self._documents(ds, frame, batch):
+                chunk.append(doc)
+                if len(chunk) >= BATCH:
+                    self._write(coll, chunk, empty)
+                    chunk = []
+            if chunk:
+                self._write(coll, chunk, empty)
+            deleted = coll.delete_many({**flt, "_batch": {"$ne": batch}}).deleted_count
+        except mongo_errors.PyMongoError as exc:
+            raise self._explain(exc) from exc
+        return WriteResult(len(frame), deleted, time.monotonic() - started)
+
+    @staticmethod
+    def _write(coll: Collection[dict[str, Any]], docs: list[dict[str, Any]], empty: bool) -> None:
+        if empty:
+            try:
+                coll.insert_many(docs, ordered=False)
+                return
+            except mongo_errors.BulkWriteError as exc:
+                # someone else wrote keys meanwhile (a rerun racing a crash): upsert them all
+                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                    raise
+        coll.bulk_write(
+            [pymongo.ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False
+        )
+
+    def read_slice(self, ds: Dataset, slc: Slice) -> list[dict[str, Any]]:
+        """The slice's stored documents, by natural key (the batch marker left out)."""
+        try:
+            cursor = self.collection(ds).find(self._filter(ds, slc), {"_batch": 0})
+            return sorted(cursor, key=lambda d: tuple(str(d.get(k)) for k in ds.key))
+        except mongo_errors.PyMongoError as exc:
+            raise self._explain(exc) from exc
+
+    def keys(self, ds: Dataset, slc: Slice) -> set[tuple[Any, ...]]:
+        projection = {k: 1 for k in ds.key}
+        try:
+            docs = self.collection(ds).find(self._filter(ds, slc), projection)
+            return {
+                tuple(_as_date(d[k]) if k == ds.partition_column else d[k] for k in ds.key)
+                for d in docs
+            }
+        except mongo_errors.PyMongoError as exc:
+            raise self._explain(exc) from exc
+
+    def sample_records(self, ds: Dataset, n: int = 500) -> list[dict[str, Any]]:
+        """Up to `n` recent raw records (the planner measures bytes per record from them)."""
+        try:
+            docs = self.collection(ds).find({}, {"record": 1}).sort("fetched_at", -1).limit(n)
+            return [d["record"] for d in docs if isinstance(d.get("record"), dict)]
+        except mongo_errors.PyMongoError as exc:
+            raise self._explain(exc) from exc

@@ -1,0 +1,235 @@
+"""PostgreSQL: typed tables per dataset, and slice replacement in one transaction.
+
+`replace_slice` deletes the slice and `COPY`s the new rows inside ONE transaction: readers see
+the old slice or the new one, never half and never none, and a writer killed mid-load leaves the
+previous slice untouched (the transaction never commits). Every session runs with
+`TimeZone=UTC`, so a server configured for another zone shifts no row across days.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from criptopipe.storage.datasets import Dataset
+from criptopipe.storage.errors import (
+    StorageAuthError,
+    StorageUnavailableError,
+    WriteResult,
+    host_port,
+    redact_url,
+    scrub,
+)
+from criptopipe.storage.slices import Slice, check_rows
+
+COPY_CHUNK = 20_000
+
+
+def _pg_password(url: str) -> str | None:
+    try:
+        return psycopg.conninfo.conninfo_to_dict(url).get("password")  # type: ignore[return-value]
+    except psycopg.ProgrammingError:
+        return None
+
+
+class PostgresStore:
+    def __init__(self, url: str, schema: str = "coincap", connect_timeout: int = 10) -> None:
+        self.url, self.schema, self.connect_timeout = url, schema, connect_timeout
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({redact_url(self.url)!r}, schema={self.schema!r})"
+
+    # ------------------------------------------------------------------ connections
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            conn = psycopg.connect(
+                self.url,
+                connect_timeout=self.connect_timeout,
+                options="-c TimeZone=UTC",
+                application_name="criptopipe",
+            )
+        except psycopg.OperationalError as exc:
+            raise self._explain(exc) from None
+        try:
+            if read_only:
+                conn.read_only = True
+            yield conn
+        finally:
+            conn.close()
+
+    def _explain(self, exc: Exception) -> Exception:
+        where = host_port(self.url, 5432)
+        text = scrub(
+            str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc),
+            _pg_password(self.url),
+        )
+        if "password authentication failed" in str(exc) or "authentication failed" in str(exc):
+            return StorageAuthError(
+                f"PostgreSQL at {where} refused the credentials in DATABASE_URL "
+                f"({redact_url(self.url)}): wrong user or password. {text}"
+            )
+        return StorageUnavailableError(
+            f"cannot reach PostgreSQL at {where} (gave up after {self.connect_timeout}s): {text}. "
+            "Is the server running and DATABASE_URL right? `make run` starts a local one."
+        )
+
+    # ------------------------------------------------------------------ DDL
+
+    def table(self, ds: Dataset) -> sql.Composed:
+        return sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(ds.name))
+
+    def qualified_name(self, ds: Dataset) -> str:
+        return f"{self.schema}.{ds.name}"
+
+    def ensure_schema(self, datasets: list[Dataset] | None = None) -> None:
+        """Create or migrate (add missing columns) every table, idempotently and concurrently
+        safely (an advisory lock serialises concurrent first runs)."""
+        from criptopipe.storage.datasets import DATASETS
+
+        with self.connect() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('criptopipe.ddl'))")
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+            )
+            for ds in datasets or list(DATASETS.values()):
+                cols = [
+                    sql.SQL("{} {}{}").format(
+                        sql.Identifier(c.name),
+                        sql.SQL(c.pg_type),
+                        sql.SQL("" if c.nullable else " NOT NULL"),
+                    )
+                    for c in ds.columns
+                ]
+                pk = sql.SQL(", ").join(sql.Identifier(k) for k in ds.key)
+                conn.execute(
+                    sql.SQL("CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}))").format(
+                        self.table(ds), sql.SQL(", ").join(cols), pk
+                    )
+                )
+                for c in ds.columns:  # migrations: columns added to the contract later
+                    conn.execute(
+                        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                            self.table(ds), sql.Identifier(c.name), sql.SQL(c.pg_type)
+                        )
+                    )
+                for idx in ds.indexes:
+                    name = f"{ds.name}_{'_'.join(idx)}_idx"
+                    conn.execute(
+                        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                            sql.Identifier(name),
+                            self.table(ds),
+                            sql.SQL(", ").join(sql.Identifier(c) for c in idx),
+                        )
+                    )
+
+    # ------------------------------------------------------------------ writes
+
+    def _where(self, ds: Dataset, slc: Slice) -> tuple[sql.Composable, list[Any]]:
+        where = sql.SQL("{} >= %s AND {} < %s").format(
+            sql.Identifier(ds.partition_column), sql.Identifier(ds.partition_column)
+        )
+        params: list[Any] = [slc.start, slc.end]
+        if slc.coins is not None:
+            where = sql.SQL("{} AND {} = ANY(%s)").format(where, sql.Identifier(ds.coin_column))
+            params.append(sorted(slc.coins))
+        return where, params
+
+    def replace_slice(self, ds: Dataset, slc: Slice, frame: pd.DataFrame) -> WriteResult:
+        """Replace exactly `slc` with `frame`'s rows: DELETE + COPY in one transaction."""
+        check_rows(ds.partition_column, ds.coin_column, ds.key, slc, frame)
+        started = time.monotonic()
+        names = ds.column_names
+        jsonb = [i for i, c in enumerate(ds.columns) if c.pg_type == "jsonb"]
+        where, params = self._where(ds, slc)
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            self.table(ds), sql.SQL(", ").join(sql.Identifier(n) for n in names)
+        )
+        with self.connect() as conn:
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    cur.execute(
+                        sql.SQL("DELETE FROM {} WHERE {}").format(self.table(ds), where), params
+                    )
+                    deleted = cur.rowcount
+                    with cur.copy(copy_sql) as copy:
+                        for start in range(0, len(frame), COPY_CHUNK):
+                            part = frame.iloc[start : start + COPY_CHUNK][names]
+                            for row in part.itertuples(index=False, name=None):
+                                if jsonb:
+                                    row = _json_cells(row, jsonb)
+                                copy.write_row(row)
+            except psycopg.OperationalError as exc:
+                raise self._explain(exc) from exc
+        return WriteResult(len(frame), max(deleted, 0), time.monotonic() - started)
+
+    # ------------------------------------------------------------------ reads
+
+    def read_slice(self, ds: Dataset, slc: Slice) -> pd.DataFrame:
+        """The slice's rows with the dataset's columns (Decimal, date, UTC datetimes), by key."""
+        where, params = self._where(ds, slc)
+        query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {}").format(
+            sql.SQL(", ").join(sql.Identifier(n) for n in ds.column_names),
+            self.table(ds),
+            where,
+            sql.SQL(", ").join(sql.Identifier(k) for k in ds.key),
+        )
+        with self.connect(read_only=True) as conn:
+            if not self._exists(conn, ds):
+                return pd.DataFrame({n: pd.Series([], dtype=object) for n in ds.column_names})
+            rows = conn.execute(query, params).fetchall()
+        return pd.DataFrame.from_records(rows, columns=ds.column_names).astype(object)
+
+    def keys(self, ds: Dataset, slc: Slice) -> set[tuple[Any, ...]]:
+        where, params = self._where(ds, slc)
+        query = sql.SQL("SELECT {} FROM {} WHERE {}").format(
+            sql.SQL(", ").join(sql.Identifier(k) for k in ds.key), self.table(ds), where
+        )
+        with self.connect(read_only=True) as conn:
+            if not self._exists(conn, ds):
+                return set()
+            return {tuple(r) for r in conn.execute(query, params).fetchall()}
+
+    def count(self, ds: Dataset, slc: Slice) -> int:
+        where, params = self._where(ds, slc)
+        with self.connect(read_only=True) as conn:
+            if not self._exists(conn, ds):
+                return 0
+            row = conn.execute(
+                sql.SQL("SELECT count(*) FROM {} WHERE {}").format(self.table(ds), where), params
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def days_loaded(self, ds: Dataset) -> list[tuple[date, int]]:
+        """(day, rows) for every day the table holds."""
+        with self.connect(read_only=True) as conn:
+            if not self._exists(conn, ds):
+                return []
+            rows = conn.execute(
+                sql.SQL("SELECT {}, count(*) FROM {} GROUP BY 1 ORDER BY 1").format(
+                    sql.Identifier(ds.partition_column), self.table(ds)
+                )
+            ).fetchall()
+        return [(r[0], int(r[1])) for r in rows]
+
+    def _exists(self, conn: psycopg.Connection[Any], ds: Dataset) -> bool:
+        row = conn.execute("SELECT to_regclass(%s)", (f'"{self.schema}"."{ds.name}"',)).fetchone()
+        return bool(row and row[0])
+
+
+def _json_cells(row: tuple[Any, ...], positions: list[int]) -> tuple[Any, ...]:
+    cells = list(row)
+    for i in positions:
+        v = cells[i]
+        if v is not None and not isinstance(v, str):
+            cells[i] = json.dumps(v, sort_keys=True)
+    return tuple(cells)
