@@ -7,7 +7,6 @@ ahead of the archive it can be rebuilt from; a failure in either store fails the
 rerun converges both.
 """
 
-from __future__ import annotations
 
 import time
 from datetime import date
@@ -66,8 +65,8 @@ def filter_for(ds: Dataset, slc: Slice) -> dict[str, object]:
 class WarehouseIOManager(dg.ConfigurableIOManager):
     """Writes each asset's frame to PostgreSQL (typed table) and MongoDB (documents as sent)."""
 
-    postgres: dg.ResourceDependency[PostgresResource]
-    mongo: dg.ResourceDependency[MongoResource]
+    postgres: PostgresResource
+    mongo: MongoResource
 
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | SpilledFrames) -> None:
         ds = dataset(context.asset_key.path[-1])

@@ -7,7 +7,6 @@
   live; an older partition is rebuilt from the MongoDB raw archive, or fails saying why.
 """
 
-from __future__ import annotations
 
 import asyncio
 import time

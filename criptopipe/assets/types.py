@@ -13,15 +13,14 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
-from dagster_pandas import (
+from dagster_pandas import PandasColumn, create_dagster_pandas_dataframe_type
+from dagster_pandas.constraints import (
     ColumnConstraint,
     ColumnConstraintViolationException,
     DataFrameConstraint,
     DataFrameConstraintViolationException,
-    PandasColumn,
-    create_dagster_pandas_dataframe_type,
+    NonNullableColumnConstraint,
 )
-from dagster_pandas.constraints import NonNullableColumnConstraint
 
 from criptopipe.storage.datasets import DATASETS, Column, Dataset
 from criptopipe.transform.frames import ARCHIVE_COLUMNS
