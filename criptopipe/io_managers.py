@@ -7,7 +7,6 @@ ahead of the archive it can be rebuilt from; a failure in either store fails the
 rerun converges both.
 """
 
-
 import time
 from datetime import date
 
@@ -16,7 +15,8 @@ import pandas as pd
 
 from criptopipe.resources import MongoResource, PostgresResource
 from criptopipe.storage.datasets import Dataset, dataset
-from criptopipe.storage.slices import Slice
+from criptopipe.storage.errors import StorageError, StorageUnavailableError
+from criptopipe.storage.slices import OutOfSliceError, Slice
 from criptopipe.transform.batches import SpilledFrames, rows_in
 
 #: `frame.attrs[COINS_ATTR]`: the coins an output covers; absent means the whole days
@@ -84,9 +84,18 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         def write(slc: Slice, rows: pd.DataFrame) -> None:
             if slc.start < window.start or slc.end > window.end:
                 raise dg.Failure(f"slice {slc.describe()} lies outside the run's window")
-            # the raw archive first: a typed table is never ahead of what can rebuild it
-            totals["documents"] += mongo.replace_slice(ds, slc, rows).rows_written
-            written = pg.replace_slice(ds, slc, rows)
+            try:
+                # the raw archive first: a typed table is never ahead of what can rebuild it
+                totals["documents"] += mongo.replace_slice(ds, slc, rows).rows_written
+                written = pg.replace_slice(ds, slc, rows)
+            except StorageUnavailableError as exc:  # a restart or a blip: a retry may pass
+                raise dg.Failure(description=str(exc), allow_retries=True) from exc
+            except (StorageError, OutOfSliceError) as exc:  # a retry would fail the same way
+                raise dg.Failure(
+                    description=f"{exc} Nothing of this slice was committed to PostgreSQL; "
+                    "MongoDB holds a mix a rerun converges from.",
+                    allow_retries=False,
+                ) from exc
             totals["rows"] += written.rows_written
             totals["replaced"] += written.rows_deleted
             totals["slices"] += 1

@@ -1,6 +1,6 @@
 """MongoDB: the raw archive -- CoinCap's records exactly as sent, one document per record.
 
-A document is `{"_id": "<natural key joined by |>", <key columns; the partition column as a UTC
+A document is `{"_id": "<natural key joined by |, coin first>", <key columns; the partition column as a UTC
 datetime>, "record": <as sent>, "fetched_at", "request_path", "_batch"}`, with a unique index
 on the natural key.
 
@@ -56,9 +56,16 @@ def _as_date(value: Any) -> date:
     return value  # type: ignore[no-any-return]
 
 
+def id_columns(ds: Dataset) -> list[str]:
+    """The natural key with the coin first: ids read `bitcoin|2024-06-01|...` and never start
+    with a bare date (which some MongoDB-compatible servers misread as a date)."""
+    return [ds.coin_column, *(k for k in ds.key if k != ds.coin_column)]
+
+
 def document_id(ds: Dataset, values: dict[str, Any]) -> str:
     return "|".join(
-        v.isoformat() if isinstance(v, date) else str(v) for v in (values[k] for k in ds.key)
+        v.isoformat() if isinstance(v, date) else str(v)
+        for v in (values[k] for k in id_columns(ds))
     )
 
 
