@@ -268,14 +268,14 @@ def asset_history(
                 f"(coin, day) pairs; {len(have)} already loaded are left alone"
             )
             result = await ingest.fetch_gaps(client, gaps, context.log.info)
-            frame = frames.history_frame(result.series, datetime.now(timezone.utc))
+            frame = frames.history_frame(result.series, frames.fetch_time())
             keep(frame, [Slice(s, e, frozenset({c})) for c, s, e in gaps], result)
             return coins, len(gaps)
         size = batch_size((end - first).days)
         for i in range(0, len(coins), size):
             batch = coins[i : i + size]
             result = await ingest.fetch_history(client, batch, first, end, context.log.info)
-            frame = frames.history_frame(result.series, datetime.now(timezone.utc))
+            frame = frames.history_frame(result.series, frames.fetch_time())
             keep(frame, [Slice(first, end, frozenset(batch))], result)
             del frame, result
             if len(coins) > size:
@@ -378,7 +378,7 @@ def _snapshot(
         )
 
         async def work(client: CoinCapClient) -> list[pd.DataFrame]:
-            fetched_at = datetime.now(timezone.utc)
+            fetched_at = frames.fetch_time()
             return [await live(client, day, fetched_at) for day in live_days]
 
         fetched, spent = _fetch(context, coincap, postgres, work)

@@ -38,6 +38,13 @@ def _frame(ds: Dataset, rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows, columns=frame_columns(ds)).astype(object)
 
 
+def fetch_time() -> datetime:
+    """Now, in UTC, to the millisecond: the precision BSON keeps, so a table rebuilt from the
+    MongoDB archive carries exactly the `fetched_at` of the original load."""
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
 def utc_day(ms: int) -> date:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).date()
 
