@@ -284,8 +284,8 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
-        self._send(status, body)
         state.record("GET", logged, status, len(body), started)
+        self._send(status, body)
 
     def _authorize(self, query: str) -> None:
         key = self.server.key

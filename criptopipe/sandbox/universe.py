@@ -10,12 +10,14 @@ data.
 from __future__ import annotations
 
 import hashlib
-import random
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
+
+import numpy as np
 
 EPOCH = date(1970, 1, 1)
 
@@ -152,6 +154,8 @@ class Universe:
                 )
             )
         self.by_id = {c.id: c for c in self.coins}
+        self._lock = threading.Lock()
+        self._assets_cache: dict[date, tuple[dict[str, Any], ...]] = {}
 
     # ------------------------------------------------------------------ history
 
@@ -160,26 +164,23 @@ class Universe:
         now = now or datetime.now(timezone.utc)
         return now.date() - timedelta(days=1)
 
-    @lru_cache(maxsize=4096)  # noqa: B019 - one universe per server, bounded
-    def _series(self, coin_id: str, last: date) -> tuple[tuple[float, ...], tuple[bool, ...]]:
+    @lru_cache(maxsize=8192)  # noqa: B019 - one universe per server, bounded
+    def _series(self, coin_id: str, last: date) -> tuple[list[float], list[bool]]:
         """Daily prices from the listing day to `last` (a seeded random walk) and which days
-        are holes. Computed once per coin and closing day."""
+        are holes. Computed once per coin and closing day, vectorised (thousands of coins)."""
         coin = self.by_id[coin_id]
-        rng = random.Random(f"{self.seed}:{coin_id}")
-        days = (last - coin.listed).days + 1
-        prices: list[float] = []
-        holes: list[bool] = []
-        price = coin.first_price
-        stable = coin_id in STABLE
-        for _ in range(max(days, 0)):
-            if stable:
-                price = 1.0 + rng.gauss(0, 0.001)
-            else:
-                price *= 1.0 + rng.gauss(0.0012, 0.035)
-                price = max(price, 1e-8)
-            prices.append(price)
-            holes.append(rng.random() < coin.hole_rate)
-        return tuple(prices), tuple(holes)
+        days = max((last - coin.listed).days + 1, 0)
+        seed = int.from_bytes(
+            hashlib.blake2b(f"{self.seed}:{coin_id}".encode(), digest_size=8).digest(), "big"
+        )
+        rng = np.random.default_rng(seed)
+        if coin_id in STABLE:
+            prices = 1.0 + rng.normal(0.0, 0.001, days)
+        else:
+            steps = np.clip(1.0 + rng.normal(0.0012, 0.035, days), 0.5, 1.5)
+            prices = np.maximum(coin.first_price * np.cumprod(steps), 1e-8)
+        holes = rng.random(days) < coin.hole_rate
+        return prices.tolist(), holes.tolist()
 
     def price_on(self, coin_id: str, day: date) -> float | None:
         last = self.last_closed_day()
@@ -240,8 +241,13 @@ class Universe:
         today = today or datetime.now(timezone.utc).date()
         return [dict(r) for r in self._asset_records(today)]
 
-    @lru_cache(maxsize=4)  # noqa: B019 - one universe per server, bounded
     def _asset_records(self, today: date) -> tuple[dict[str, Any], ...]:
+        with self._lock:  # concurrent first requests wait for one computation
+            if today not in self._assets_cache:
+                self._assets_cache = {today: self._compute_asset_records(today)}
+            return self._assets_cache[today]
+
+    def _compute_asset_records(self, today: date) -> tuple[dict[str, Any], ...]:
         rows = []
         for coin in self.coins:
             live = self._live(coin, today)
