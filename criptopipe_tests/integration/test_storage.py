@@ -213,7 +213,7 @@ def test_sigkill_mid_write_keeps_the_previous_slice_and_a_rerun_converges(  # ty
     stores, pg_url: str, pg_schema: str, mongo_url: str, mongo_db: str, kill_during: str
 ) -> None:
     pg, mongo = stores
-    coins, days = 200, 366
+    coins, days = 80, 366
     slc = Slice(JAN, date(2025, 1, 1))
     old = history_frame([f"c{i:03d}" for i in range(coins)], JAN, days, T0)
     write_both(pg, mongo, slc, old)
