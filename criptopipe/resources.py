@@ -10,7 +10,7 @@ config error.
 from __future__ import annotations
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from criptopipe import settings as env
 from criptopipe.coincap.client import CoinCapClient
@@ -85,7 +85,7 @@ class CoinCapResource(dg.ConfigurableResource):
     def client_settings(self) -> ClientSettings:
         return ClientSettings(
             base_url=self.base_url or _env(env.COINCAP_BASE_URL) or env.DEFAULT_BASE_URL,
-            api_key=self.api_key or _env(env.COINCAP_API_KEY),
+            api_key=SecretStr(key) if (key := self.api_key or _env(env.COINCAP_API_KEY)) else None,
             calls_per_minute=self.calls_per_minute,
             max_in_flight=self.max_in_flight,
             timeout_s=self.timeout_s,

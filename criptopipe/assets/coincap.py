@@ -7,7 +7,6 @@
   live; an older partition is rebuilt from the MongoDB raw archive, or fails saying why.
 """
 
-
 import asyncio
 import time
 from collections.abc import Awaitable, Callable

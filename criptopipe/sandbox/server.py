@@ -391,7 +391,7 @@ def _history(uni: Universe, slug: str, q: dict[str, list[str]]) -> list[dict[str
         return uni.history_points(slug, first, stop)
     step = INTERVAL_MS[interval]
     t = -(-start // step) * step
-    out = []
+    out: list[dict[str, Any]] = []
     while t < min(end, int(now.timestamp() * 1000)) and len(out) < 20_000:
         day = ms_day(t)
         price = uni.price_on(slug, day - timedelta(days=0))

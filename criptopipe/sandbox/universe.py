@@ -324,7 +324,7 @@ class Universe:
 
     def rate_records(self) -> list[dict[str, Any]]:
         today = datetime.now(timezone.utc).date()
-        out = [
+        out: list[dict[str, Any]] = [
             {
                 "id": "united-states-dollar",
                 "symbol": "USD",

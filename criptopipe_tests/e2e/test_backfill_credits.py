@@ -10,12 +10,12 @@ import sys
 from datetime import date, timedelta
 
 import psycopg
-from criptopipe.storage.postgres import PostgresStore
 from psycopg import sql
 
 from criptopipe.ingest import find_gaps
 from criptopipe.sandbox import SandboxServer
 from criptopipe.storage.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS
+from criptopipe.storage.postgres import PostgresStore
 from criptopipe.storage.slices import Slice
 from criptopipe_tests.e2e.conftest import ROOT, Project
 

@@ -11,10 +11,10 @@ from datetime import date, datetime, timedelta, timezone
 import httpx
 import pandas as pd
 import pymongo
-from criptopipe.storage.mongo import MongoStore
-from criptopipe.storage.postgres import PostgresStore
 
 from criptopipe.storage.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS
+from criptopipe.storage.mongo import MongoStore
+from criptopipe.storage.postgres import PostgresStore
 from criptopipe.storage.slices import Slice
 from criptopipe_tests.e2e.conftest import Project
 

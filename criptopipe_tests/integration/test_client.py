@@ -163,7 +163,9 @@ def test_retry_after_http_date_is_honoured(sandbox: SandboxServer) -> None:
 
 
 def test_a_429_storm_fails_with_how_long_it_tried(sandbox: SandboxServer) -> None:
-    sandbox.set_faults({"rules": [{"kind": "status", "status": 429, "retry_after": "0", "times": None}]})
+    sandbox.set_faults(
+        {"rules": [{"kind": "status", "status": 429, "retry_after": "0", "times": None}]}
+    )
 
     async def go() -> None:
         async with CoinCapClient(settings(sandbox, max_attempts=4)) as client:
