@@ -26,6 +26,9 @@ postgres = PostgresResource()
 mongo = MongoResource()
 
 defs = dg.Definitions(
+    # One process per run: steps share the CoinCap pool anyway, and a step per process would
+    # cost seconds of start-up for each of the checks.
+    executor=dg.in_process_executor,
     assets=coincap_assets,
     asset_checks=coincap_checks,
     jobs=jobs,

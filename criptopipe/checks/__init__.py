@@ -1,7 +1,7 @@
-"""Asset checks over the stored data (see issue 6)."""
+"""Asset checks: data-quality rules (blocking where structural) and freshness."""
 
-from __future__ import annotations
+from criptopipe.checks.checks import freshness_checks, quality_checks
 
-from typing import Any
+coincap_checks = [*quality_checks, *freshness_checks]
 
-coincap_checks: list[Any] = []
+__all__ = ["coincap_checks", "freshness_checks", "quality_checks"]

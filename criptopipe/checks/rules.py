@@ -1,0 +1,128 @@
+"""Data-quality rules over a slice's rows: pure functions, DataFrame in, verdict out.
+
+The Dagster checks (`checks.py`) read the slice from the stores and call these; tests build
+frames that break each rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def duplicate_keys(frame: pd.DataFrame, key: tuple[str, ...]) -> Verdict:
+    if frame.empty:
+        return Verdict(True, "no rows")
+    dupes = frame[frame.duplicated(list(key), keep=False)]
+    if dupes.empty:
+        return Verdict(True, f"{len(frame)} rows, every ({', '.join(key)}) unique")
+    sample = [tuple(str(v) for v in r) for r in dupes[list(key)].head(10).itertuples(index=False)]
+    return Verdict(False, f"{len(dupes)} rows share a natural key", {"examples": sample})
+
+
+def valid_prices(frame: pd.DataFrame, column: str = "price_usd") -> Verdict:
+    if frame.empty:
+        return Verdict(True, "no rows")
+    values = frame[column]
+    nulls = int(values.isna().sum())
+    negative = int(sum(1 for v in values if v is not None and not pd.isna(v) and Decimal(v) < 0))
+    ok = nulls == 0 and negative == 0
+    return Verdict(
+        ok,
+        "every price present and non-negative"
+        if ok
+        else f"{nulls} null and {negative} negative {column} values",
+        {"null_prices": nulls, "negative_prices": negative},
+    )
+
+
+def same_keys(pg_keys: set[tuple[Any, ...]], mongo_keys: set[tuple[Any, ...]]) -> Verdict:
+    only_pg, only_mongo = pg_keys - mongo_keys, mongo_keys - pg_keys
+    ok = not only_pg and not only_mongo
+    return Verdict(
+        ok,
+        f"PostgreSQL and MongoDB hold the same {len(pg_keys)} keys"
+        if ok
+        else f"{len(only_pg)} keys only in PostgreSQL, {len(only_mongo)} only in MongoDB",
+        {
+            "postgres_keys": len(pg_keys),
+            "mongo_keys": len(mongo_keys),
+            "only_postgres": [list(map(str, k)) for k in sorted(only_pg, key=str)[:20]],
+            "only_mongo": [list(map(str, k)) for k in sorted(only_mongo, key=str)[:20]],
+        },
+    )
+
+
+def complete_days(
+    frame: pd.DataFrame, coins: list[str], first: date, end: date, day_col: str = "day"
+) -> Verdict:
+    """Every coin has a row for every day of [first, end)."""
+    have = set(zip(frame["coin_id"], frame[day_col], strict=True)) if not frame.empty else set()
+    days = [first + timedelta(days=i) for i in range((end - first).days)]
+    missing = {c: [str(d) for d in days if (c, d) not in have] for c in coins}
+    missing = {c: ds for c, ds in missing.items() if ds}
+    holes = sum(len(v) for v in missing.values())
+    return Verdict(
+        holes == 0,
+        f"all {len(coins)} coins have all {len(days)} days"
+        if not holes
+        else f"{holes} (coin, day) pairs missing for {len(missing)} coins (CoinCap has holes)",
+        {"missing_pairs": holes, "missing": {c: v[:30] for c, v in list(missing.items())[:50]}},
+    )
+
+
+def price_jumps(history: pd.DataFrame, threshold: float = 0.5) -> Verdict:
+    """Day-over-day moves larger than `threshold` (0.5 = 50%) per coin."""
+    if history.empty:
+        return Verdict(True, "no rows")
+    jumps = []
+    for coin, rows in history.sort_values(["coin_id", "day"]).groupby("coin_id"):
+        prev_day, prev = None, None
+        for day, price in zip(rows["day"], rows["price_usd"], strict=True):
+            if prev is not None and prev > 0 and prev_day == day - timedelta(days=1):
+                change = float(Decimal(price) / Decimal(prev) - 1)
+                if abs(change) > threshold:
+                    jumps.append({"coin": coin, "day": str(day), "change": round(change, 4)})
+            prev_day, prev = day, Decimal(price)
+    return Verdict(
+        not jumps,
+        f"no day-over-day move beyond {threshold:.0%}"
+        if not jumps
+        else f"{len(jumps)} day-over-day moves beyond {threshold:.0%}",
+        {"jumps": jumps[:50], "threshold": threshold},
+    )
+
+
+def volume_shares(
+    markets: pd.DataFrame, markets_per_coin: int | None, tolerance: float = 2.0
+) -> Verdict:
+    """Each coin's markets' volume shares add up to ~100% (at most 100% when the list was cut
+    at `markets_per_coin`)."""
+    if markets.empty:
+        return Verdict(True, "no rows")
+    bad = {}
+    sums = {}
+    for coin, rows in markets.groupby("coin_id"):
+        total = float(sum(Decimal(v) for v in rows["volume_percent"] if v is not None))
+        sums[coin] = round(total, 3)
+        complete = markets_per_coin is None or len(rows) < markets_per_coin
+        if total > 100 + tolerance or (complete and total < 100 - tolerance):
+            bad[coin] = round(total, 3)
+    return Verdict(
+        not bad,
+        "every coin's volume shares add up"
+        if not bad
+        else f"{len(bad)} coins' volume shares do not add up to ~100%",
+        {"bad": bad, "sums": dict(list(sums.items())[:50])},
+    )
