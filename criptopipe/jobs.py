@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from criptopipe.assets import coincap_assets
+from criptopipe.assets.coincap import asset_history
 from criptopipe.partitions import daily_partitions
 
 daily_job = dg.define_asset_job(
@@ -14,4 +15,11 @@ daily_job = dg.define_asset_job(
     description="All three CoinCap assets for one UTC day (the schedule's job).",
 )
 
-jobs = [daily_job]
+history_job = dg.define_asset_job(
+    name="asset_history_job",
+    selection=dg.AssetSelection.assets(asset_history),
+    partitions_def=daily_partitions,
+    description="asset_history alone: partition ranges run as one run (new-coin backfills).",
+)
+
+jobs = [daily_job, history_job]
