@@ -91,6 +91,10 @@ freshness_sensor = dg.build_sensor_for_freshness_checks(
 
 
 def _failed_assets(context: dg.RunFailureSensorContext) -> str | None:
+    """The assets whose steps failed, else the run's asset selection."""
+    failed = sorted({e.step_key for e in context.get_step_failure_events() if e.step_key})
+    if failed:
+        return ",".join(failed)
     selection = context.dagster_run.asset_selection
     if selection:
         return ",".join(sorted(k.to_user_string() for k in selection))
