@@ -1,0 +1,1 @@
+"""The Streamlit dashboard over PostgreSQL and MongoDB (no Dagster here)."""
