@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the OS has what the embedded servers and browser tests need: PostgreSQL server
-# binaries (Debian's `postgresql`) and Chromium for headless UI tests. Installs them with apt when
+# binaries (Debian's `postgresql`), Chromium for headless UI tests and docker-compose to validate
+# the compose file. Installs them with apt when
 # running as root on Debian/Ubuntu; otherwise says what to install. Idempotent and quiet when
 # everything is there.
 set -euo pipefail
@@ -12,6 +13,10 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v pg_conf
 fi
 if [ "${CRIPTOPIPE_BROWSER_TESTS:-auto}" != "off" ] && ! command -v chromium >/dev/null 2>&1; then
   need+=(chromium)
+fi
+# Debian's docker-compose validates docker-compose.yml (`docker-compose config`) without an engine
+if ! command -v docker-compose >/dev/null 2>&1; then
+  need+=(docker-compose)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
