@@ -12,7 +12,8 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -149,7 +150,6 @@ class PostgresStore:
         check_rows(ds.partition_column, ds.coin_column, ds.key, slc, frame)
         started = time.monotonic()
         names = ds.column_names
-        jsonb = [i for i, c in enumerate(ds.columns) if c.pg_type == "jsonb"]
         where, params = self._where(ds, slc)
         copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
             self.table(ds), sql.SQL(", ").join(sql.Identifier(n) for n in names)
@@ -163,11 +163,8 @@ class PostgresStore:
                     deleted = cur.rowcount
                     with cur.copy(copy_sql) as copy:
                         for start in range(0, len(frame), COPY_CHUNK):
-                            part = frame.iloc[start : start + COPY_CHUNK][names]
-                            for row in part.itertuples(index=False, name=None):
-                                if jsonb:
-                                    row = _json_cells(row, jsonb)
-                                copy.write_row(row)
+                            part = frame.iloc[start : start + COPY_CHUNK]
+                            copy.write(_copy_text(part, ds))
             except psycopg.OperationalError as exc:
                 raise self._explain(exc) from exc
         return WriteResult(len(frame), max(deleted, 0), time.monotonic() - started)
@@ -226,10 +223,26 @@ class PostgresStore:
         return bool(row and row[0])
 
 
-def _json_cells(row: tuple[Any, ...], positions: list[int]) -> tuple[Any, ...]:
-    cells = list(row)
-    for i in positions:
-        v = cells[i]
-        if v is not None and not isinstance(v, str):
-            cells[i] = json.dumps(v, sort_keys=True)
-    return tuple(cells)
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _cell(value: Any) -> str:
+    """One value in COPY's text format (UTC ISO timestamps, exact Decimals, escaped text)."""
+    if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (date, Decimal, int, float)):
+        return value.isoformat() if isinstance(value, date) else str(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True).translate(_ESCAPES)
+    return str(value).translate(_ESCAPES)
+
+
+def _copy_text(part: pd.DataFrame, ds: Dataset) -> bytes:
+    """Rows of `part` as COPY text: one column at a time (much faster than row adaptation)."""
+    columns = [[_cell(v) for v in part[c.name].tolist()] for c in ds.columns]
+    lines = ["\t".join(cells) for cells in zip(*columns, strict=True)]
+    return ("\n".join(lines) + "\n").encode() if lines else b""
