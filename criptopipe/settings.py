@@ -20,7 +20,7 @@ HISTORY_SPAN_DAYS = "CRIPTOPIPE_HISTORY_SPAN_DAYS"
 DEFAULT_BASE_URL = "https://rest.coincap.io/v3"
 DEFAULT_SCHEMA = "coincap"
 DEFAULT_TOP_N = 10
-DEFAULT_MARKETS_PER_COIN = 50
+DEFAULT_MARKETS_PER_COIN = 25
 DEFAULT_SNAPSHOT_GRACE_HOURS = 24.0
 #: CoinCap's free tier (2025): runs refuse to start when their estimate exceeds what is left
 DEFAULT_CREDIT_BUDGET = 2500
