@@ -42,5 +42,11 @@ typecheck: setup ## mypy over the package
 test: setup lint typecheck ## the whole suite on real servers (what CI runs)
 	$(VENV)/bin/pytest
 
+bench: setup ## the benchmarks behind the README's figures (several minutes)
+	$(PY) benchmarks/coincap_costs.py
+	$(PY) benchmarks/storage_bench.py
+	$(PY) benchmarks/backfill_bench.py
+	$(PY) benchmarks/dashboard_render.py
+
 clean: stop ## remove local data, the venv and caches
 	rm -rf .criptopipe $(VENV) .pytest_cache .mypy_cache .ruff_cache
