@@ -4,7 +4,6 @@ run wrote (its partition window) from the stores, and records its verdict in
 `coincap.check_results` for the dashboard. Freshness checks come from Dagster's builders.
 """
 
-
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg

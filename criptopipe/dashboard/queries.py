@@ -35,7 +35,9 @@ class Sources:
         )
 
 
-def _read(src: Sources, query: sql.Composable, params: tuple[Any, ...] = ()) -> pd.DataFrame:
+def _read(
+    src: Sources, query: sql.SQL | sql.Composed, params: tuple[Any, ...] = ()
+) -> pd.DataFrame:
     if not src.pg_url:
         return pd.DataFrame()
     with psycopg.connect(src.pg_url, connect_timeout=5, options="-c TimeZone=UTC") as conn:
@@ -74,7 +76,7 @@ def latest_assets(src: Sources) -> pd.DataFrame:
 
 def history(src: Sources, coins: list[str] | None = None, days: int | None = None) -> pd.DataFrame:
     t = _t(src, "asset_history")
-    where = sql.SQL("TRUE")
+    where: sql.Composable = sql.SQL("TRUE")
     params: list[Any] = []
     if coins:
         where = sql.SQL("coin_id = ANY(%s)")
