@@ -51,18 +51,17 @@ def _peak_rss_mb() -> float:
 def child_connector(args: dict) -> dict:  # type: ignore[type-arg]
     """One request per coin per day; one ORM insert + commit per row."""
     import httpx
-    from sqlalchemy import Date, Numeric, String, create_engine, text
-    from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+    from sqlalchemy import Column, Date, Numeric, String, create_engine, text
+    from sqlalchemy.orm import Session, declarative_base
 
-    class Base(DeclarativeBase):
-        pass
+    Base = declarative_base()
 
-    class HistoryRow(Base):
+    class HistoryRow(Base):  # type: ignore[valid-type, misc]
         __tablename__ = "asset_history"
         __table_args__ = {"schema": "bench_connector"}
-        coin_id: Mapped[str] = mapped_column(String, primary_key=True)
-        day: Mapped[date] = mapped_column(Date, primary_key=True)
-        price_usd: Mapped[str] = mapped_column(Numeric)
+        coin_id = Column(String, primary_key=True)
+        day = Column(Date, primary_key=True)
+        price_usd = Column(Numeric)
 
     url = os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
     engine = create_engine(url)

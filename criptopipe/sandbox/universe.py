@@ -154,6 +154,8 @@ class Universe:
                 )
             )
         self.by_id = {c.id: c for c in self.coins}
+        #: coin ids in rank order (real slugs first)
+        self.ids = [c.id for c in self.coins]
         self._lock = threading.Lock()
         self._assets_cache: dict[date, tuple[dict[str, Any], ...]] = {}
 
