@@ -318,3 +318,22 @@ def test_run_failure_sensor_records_and_alerts(
     (row,) = ops_log.failures(pg_url, pg_schema)
     assert row["run_id"] == result.run_id and row["notified"] is True
     assert "no-such-coin" in row["error"]
+
+
+def test_freshness_sensor_requests_the_freshness_checks() -> None:
+    from criptopipe.checks import freshness_checks
+    from criptopipe.sensors import freshness_sensor
+
+    expected = {key for checks in freshness_checks for key in checks.check_keys}
+    assert {k.asset_key.to_user_string() for k in expected} == {
+        "asset_history",
+        "raw_assets",
+        "market_snapshots",
+    }
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance, repository_def=defs.get_repository_def()
+        )
+        result = freshness_sensor.evaluate_tick(context)
+    requested = {k for r in result.run_requests or [] for k in (r.asset_check_keys or [])}
+    assert requested and requested <= expected
