@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -121,18 +122,31 @@ def main() -> int:
         # --- MongoDB: raw insert_many of the same documents vs the store
         mstore = MongoStore(mongo_uri, database="bench_store")
         mstore.ensure_indexes()
-        docs = list(mstore._documents(ASSET_HISTORY, frame, "raw"))
         client: pymongo.MongoClient = pymongo.MongoClient(mongo_uri)
         raw_coll = client["bench_raw"]["asset_history"]
         raw_coll.drop()
-        started = time.monotonic()
-        for i in range(0, len(docs), 5000):
-            raw_coll.insert_many(docs[i : i + 5000], ordered=False)
-        raw_mongo = n / (time.monotonic() - started)
-        del docs
+        # the same documents, built a chunk at a time (memory stays modest); only the
+        # insert_many calls are timed, so the raw figure is the server's and the driver's best
+        raw_seconds = 0.0
+        chunk: list[dict] = []
+        for doc in mstore._documents(ASSET_HISTORY, frame, "raw"):
+            chunk.append(doc)
+            if len(chunk) == 5000:
+                started = time.monotonic()
+                raw_coll.insert_many(chunk, ordered=False)
+                raw_seconds += time.monotonic() - started
+                chunk = []
+        if chunk:
+            started = time.monotonic()
+            raw_coll.insert_many(chunk, ordered=False)
+            raw_seconds += time.monotonic() - started
+        raw_mongo = n / raw_seconds
         started = time.monotonic()
         mstore.replace_slice(ASSET_HISTORY, slc, frame)
         ours_mongo = n / (time.monotonic() - started)
+        started = time.monotonic()
+        mstore.replace_slice(ASSET_HISTORY, slc, frame)  # a rerun: upserts, then sweeps
+        ours_mongo_rerun = n / (time.monotonic() - started)
 
     print()
     print(f"{n:,} asset_history rows")
@@ -149,6 +163,12 @@ def main() -> int:
     print(
         f"{'MongoStore.replace_slice (first load)':<48} {ours_mongo:>10,.0f} {ours_mongo / raw_mongo:>7.2f}"
     )
+    print(
+        f"{'MongoStore.replace_slice (rerun, replaces)':<48} {ours_mongo_rerun:>10,.0f} "
+        f"{ours_mongo_rerun / raw_mongo:>7.2f}"
+    )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory of this process: {peak:,.0f} MiB")
     return 0
 
 
