@@ -26,18 +26,18 @@ class WriteResult:
     seconds: float
 
 
+_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*):[^/?#]*@")
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)[^&#]*", re.IGNORECASE)
+
+
 def redact_url(url: str) -> str:
-    """The URL with its password replaced by ***."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.password:
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-        netloc = f"{parts.username}:***@{host}{port}"
-        return parts._replace(netloc=netloc).geturl()
-    return url
+    """The URL with its password replaced by ***.
+
+    Works on the text rather than a parsed URL, so a malformed URL (a bad port, several hosts
+    as in MongoDB seed lists) is redacted too instead of leaking or raising.
+    """
+    url = _USERINFO.sub(r"\g<head>:***@", url, count=1)
+    return _QUERY_PASSWORD.sub(r"\g<head>***", url)
 
 
 def scrub(text: str, *secrets: str | None) -> str:
@@ -49,5 +49,10 @@ def scrub(text: str, *secrets: str | None) -> str:
 
 
 def host_port(url: str, default_port: int) -> str:
+    """`host:port` of a single-host URL, for messages (the raw netloc if the port is malformed)."""
     parts = urlsplit(url)
-    return f"{parts.hostname or 'localhost'}:{parts.port or default_port}"
+    try:
+        port = parts.port
+    except ValueError:
+        return parts.netloc.rpartition("@")[2] or "localhost"
+    return f"{parts.hostname or 'localhost'}:{port or default_port}"

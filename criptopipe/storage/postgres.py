@@ -182,9 +182,9 @@ class PostgresStore:
         )
         with self.connect(read_only=True) as conn:
             if not self._exists(conn, ds):
-                return pd.DataFrame({n: pd.Series([], dtype=object) for n in ds.column_names})
+                return _object_frame(ds.column_names, [])
             rows = conn.execute(query, params).fetchall()
-        return pd.DataFrame.from_records(rows, columns=ds.column_names).astype(object)
+        return _object_frame(ds.column_names, rows)
 
     def keys(self, ds: Dataset, slc: Slice) -> set[tuple[Any, ...]]:
         where, params = self._where(ds, slc)
@@ -223,6 +223,15 @@ class PostgresStore:
         return bool(row and row[0])
 
 
+def _object_frame(names: list[str], rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """Rows as object columns holding the driver's values untouched: `from_records` would turn
+    an integer column with a NULL into floats and timestamps into pandas Timestamps."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    return pd.DataFrame(
+        {n: pd.Series(list(col), dtype=object) for n, col in zip(names, columns, strict=True)}
+    )
+
+
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -246,6 +255,9 @@ def _column_text(values: list[Any], pg_type: str) -> list[str]:
     time, a coin): each distinct value is formatted once."""
     if pg_type == "numeric":
         return ["\\N" if v is None or v != v else str(v) for v in values]
+    if pg_type in ("integer", "bigint", "smallint"):
+        # pandas turns an int column holding a None into floats (1.0, NaN) before astype(object)
+        return [_integer(v) for v in values]
     if pg_type == "jsonb":
         return [_cell(v) for v in values]
     cache: dict[Any, str] = {}
@@ -257,6 +269,14 @@ def _column_text(values: list[Any], pg_type: str) -> list[str]:
             text = cache[v] = _cell(v)
         append(text)
     return out
+
+
+def _integer(value: Any) -> str:
+    if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
+        return "\\N"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _copy_text(part: pd.DataFrame, ds: Dataset) -> bytes:
