@@ -16,6 +16,7 @@ import csv
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,8 @@ def main() -> int:
     p.add_argument("--days", type=int, default=1000)
     p.add_argument("--skip-mongo", action="store_true")
     a = p.parse_args()
+    # a SIGTERM unwinds like Ctrl-C, so the throwaway servers are stopped and removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     import psycopg
     import pymongo

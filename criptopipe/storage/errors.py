@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -56,3 +57,26 @@ def host_port(url: str, default_port: int) -> str:
     except ValueError:
         return parts.netloc.rpartition("@")[2] or "localhost"
     return f"{parts.hostname or 'localhost'}:{port or default_port}"
+
+
+class DuplicateKeysError(StorageError):
+    """The rows to write hold the same natural key more than once."""
+
+
+def refuse_duplicate_keys(key: tuple[str, ...], frame: Any) -> None:
+    """Refuse a frame with repeated natural keys before either store is touched.
+
+    PostgreSQL would reject it half-way (primary key) while MongoDB would keep the last copy
+    (upsert by `_id`): checking first keeps the stores in agreement and names the culprits.
+    """
+    if len(frame) < 2:
+        return
+    repeated = frame.duplicated(subset=list(key), keep=False)
+    if not bool(repeated.any()):
+        return
+    rows = frame.loc[repeated, list(key)]
+    sample = sorted({tuple(str(v) for v in row) for row in rows.itertuples(index=False)})[:5]
+    raise DuplicateKeysError(
+        f"{len(rows)} row(s) share a natural key ({', '.join(key)}) with another row; e.g. "
+        f"{sample}. Each key must appear once per write: deduplicate the frame."
+    )

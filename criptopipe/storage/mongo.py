@@ -37,6 +37,7 @@ from criptopipe.storage.errors import (
     StorageUnavailableError,
     WriteResult,
     redact_url,
+    refuse_duplicate_keys,
     scrub,
 )
 from criptopipe.storage.slices import Slice, check_rows
@@ -149,6 +150,7 @@ class MongoStore:
 
     def replace_slice(self, ds: Dataset, slc: Slice, frame: pd.DataFrame) -> WriteResult:
         check_rows(ds.partition_column, ds.coin_column, ds.key, slc, frame)
+        refuse_duplicate_keys(ds.key, frame)
         started = time.monotonic()
         coll = self.collection(ds)
         flt = self._filter(ds, slc)

@@ -23,10 +23,12 @@ from psycopg import sql
 from criptopipe.storage.datasets import Dataset
 from criptopipe.storage.errors import (
     StorageAuthError,
+    StorageError,
     StorageUnavailableError,
     WriteResult,
     host_port,
     redact_url,
+    refuse_duplicate_keys,
     scrub,
 )
 from criptopipe.storage.slices import Slice, check_rows
@@ -65,8 +67,28 @@ class PostgresStore:
             if read_only:
                 conn.read_only = True
             yield conn
+        except psycopg.OperationalError as exc:
+            if conn.broken:  # the server went away mid-way: a retry may pass
+                raise self._explain(exc) from exc
+            raise self._failure(exc) from exc
+        except psycopg.Error as exc:
+            raise self._failure(exc) from exc
         finally:
             conn.close()
+
+    def _failure(self, exc: psycopg.Error, doing: str = "") -> StorageError:
+        """Any other server error (bad data, constraint, permission) with the server's context."""
+        lines = str(exc).strip().splitlines()
+        detail = lines[0] if lines else repr(exc)
+        if exc.diag.context:
+            detail += f" ({exc.diag.context.strip().splitlines()[0]})"
+        where = host_port(self.url, 5432)
+        return StorageError(
+            scrub(
+                f"PostgreSQL at {where}{': ' + doing if doing else ''} failed: {detail}",
+                _pg_password(self.url),
+            )
+        )
 
     def _explain(self, exc: Exception) -> Exception:
         where = host_port(self.url, 5432)
@@ -148,6 +170,7 @@ class PostgresStore:
     def replace_slice(self, ds: Dataset, slc: Slice, frame: pd.DataFrame) -> WriteResult:
         """Replace exactly `slc` with `frame`'s rows: DELETE + COPY in one transaction."""
         check_rows(ds.partition_column, ds.coin_column, ds.key, slc, frame)
+        refuse_duplicate_keys(ds.key, frame)
         started = time.monotonic()
         names = ds.column_names
         where, params = self._where(ds, slc)
@@ -165,8 +188,10 @@ class PostgresStore:
                         for start in range(0, len(frame), COPY_CHUNK):
                             part = frame.iloc[start : start + COPY_CHUNK]
                             copy.write(_copy_text(part, ds))
-            except psycopg.OperationalError as exc:
-                raise self._explain(exc) from exc
+            except psycopg.Error as exc:
+                if isinstance(exc, psycopg.OperationalError) and conn.broken:
+                    raise self._explain(exc) from exc
+                raise self._failure(exc, f"writing {ds.name} {slc.describe()}") from exc
         return WriteResult(len(frame), max(deleted, 0), time.monotonic() - started)
 
     # ------------------------------------------------------------------ reads

@@ -14,6 +14,7 @@ import pytest
 from psycopg import sql
 
 from criptopipe.storage.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS
+from criptopipe.storage.errors import DuplicateKeysError, StorageError, StorageUnavailableError
 from criptopipe.storage.mongo import MongoStore
 from criptopipe.storage.postgres import PostgresStore
 from criptopipe.storage.slices import Slice
@@ -213,3 +214,31 @@ def test_mongo_has_a_unique_natural_key_index_on_every_collection(stores) -> Non
         indexes = mongo.collection(ds).index_information()
         unique = [spec for spec in indexes.values() if spec.get("unique")]
         assert [[k for k, _ in spec["key"]] for spec in unique] == [list(ds.key)]
+
+
+def test_repeated_keys_are_refused_before_either_store_is_touched(stores) -> None:  # type: ignore[no-untyped-def]
+    pg, mongo = stores
+    t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    slc = Slice.days(DAY, DAY)
+    frame = history_frame(["bitcoin", "ethereum"], DAY, 1, t0)
+    doubled = pd.concat([frame, frame.iloc[[1]]], ignore_index=True)
+    for store in (pg, mongo):
+        with pytest.raises(DuplicateKeysError, match="ethereum"):
+            store.replace_slice(ASSET_HISTORY, slc, doubled)
+    assert pg.keys(ASSET_HISTORY, slc) == mongo.keys(ASSET_HISTORY, slc) == set()
+
+
+def test_a_row_postgres_rejects_fails_the_write_and_keeps_the_previous_slice(stores) -> None:  # type: ignore[no-untyped-def]
+    pg, _ = stores
+    t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    slc = Slice.days(DAY, date(2024, 6, 3))
+    pg.replace_slice(ASSET_HISTORY, slc, history_frame(["bitcoin"], DAY, 3, t0))
+    before = pg.read_slice(ASSET_HISTORY, slc)
+    bad = history_frame(["bitcoin"], DAY, 3, t0, salt=1)
+    bad.loc[2, "price_usd"] = None  # NOT NULL: rejected on the third row of the COPY
+    with pytest.raises(StorageError) as err:
+        pg.replace_slice(ASSET_HISTORY, slc, bad)
+    assert not isinstance(err.value, StorageUnavailableError)  # a retry would fail the same way
+    assert "asset_history 2024-06-01..2024-06-03" in str(err.value)
+    assert "price_usd" in str(err.value)
+    assert pg.read_slice(ASSET_HISTORY, slc).equals(before)
