@@ -4,7 +4,9 @@ run wrote (its partition window) from the stores, and records its verdict in
 `coincap.check_results` for the dashboard. Freshness checks come from Dagster's builders.
 """
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 import dagster as dg
 
@@ -20,14 +22,23 @@ JUMP_THRESHOLD = 0.5
 
 
 def _window(context: dg.AssetCheckExecutionContext) -> tuple[date, date, str]:
-    try:
+    """The run's partition window: one day, or a range (single-run backfills)."""
+    if context.has_partition_key or context.has_partition_key_range:
         tw = context.partition_time_window
         first, end = tw.start.date(), tw.end.date()
-    except Exception:  # a check launched on its own, outside a partitioned run
+    else:  # a check launched on its own without a partition: the newest closed day
         end = datetime.now(timezone.utc).date()
         first = end - timedelta(days=1)
     last = end - timedelta(days=1)
     return first, end, str(first) if first == last else f"{first}...{last}"
+
+
+def _run_coins(context: dg.AssetCheckExecutionContext) -> list[str] | None:
+    """The coins a run was narrowed to (`CoinsConfig.coins` of asset_history), if any."""
+    config: Any = context.run.run_config
+    for key in ("ops", "asset_history", "config", "coins"):
+        config = config.get(key) if isinstance(config, Mapping) else None
+    return [str(c) for c in config] if config else None
 
 
 def _result(
@@ -131,11 +142,17 @@ def _structural(asset: dg.AssetsDefinition, ds: Dataset) -> list[dg.AssetChecksD
     description="Every tracked coin has a row for every day (CoinCap has holes: a warning).",
 )
 def complete_days(
-    context: dg.AssetCheckExecutionContext, postgres: PostgresResource
+    context: dg.AssetCheckExecutionContext,
+    postgres: PostgresResource,
+    universe: CoinUniverseResource,
 ) -> dg.AssetCheckResult:
+    """Tracked coins: the run's `coins` when it was narrowed, else the configured list; with a
+    top-N universe (no list without a CoinCap call) the coins present in the slice."""
     first, end, part = _window(context)
     frame = postgres.store().read_slice(ASSET_HISTORY, Slice(first, end))
-    coins = sorted(set(frame["coin_id"])) if not frame.empty else []
+    tracked = universe.universe(_run_coins(context))
+    present = sorted(set(frame["coin_id"])) if not frame.empty else []
+    coins = list(tracked.coins) if tracked.coins else present
     verdict = rules.complete_days(frame, coins, first, end)
     return _result(
         context, postgres, ASSET_HISTORY, "complete_days", verdict, dg.AssetCheckSeverity.WARN, part
