@@ -16,12 +16,17 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class Verdict:
+    """A rule's outcome in plain data, so the rules stay free of Dagster and the same verdict
+    feeds the asset check and the `coincap.check_results` row."""
+
     passed: bool
     description: str
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def duplicate_keys(frame: pd.DataFrame, key: tuple[str, ...]) -> Verdict:
+    """Two rows for one natural key make every downstream sum wrong; the primary key prevents
+    it in PostgreSQL, so this guards against a dropped key or a write around the IO manager."""
     if frame.empty:
         return Verdict(True, "no rows")
     dupes = frame[frame.duplicated(list(key), keep=False)]
@@ -32,6 +37,8 @@ def duplicate_keys(frame: pd.DataFrame, key: tuple[str, ...]) -> Verdict:
 
 
 def valid_prices(frame: pd.DataFrame, column: str = "price_usd") -> Verdict:
+    """A price is never absent or below zero in CoinCap's contract (unlike supply or volume,
+    which may be null); either means a parsing or mapping bug upstream."""
     if frame.empty:
         return Verdict(True, "no rows")
     values = frame[column]
@@ -48,6 +55,8 @@ def valid_prices(frame: pd.DataFrame, column: str = "price_usd") -> Verdict:
 
 
 def same_keys(pg_keys: set[tuple[Any, ...]], mongo_keys: set[tuple[Any, ...]]) -> Verdict:
+    """The raw archive is the source for rebuilds (`replay`): a key in one store only means a
+    half-done write, and a replay would silently lose or resurrect rows."""
     only_pg, only_mongo = pg_keys - mongo_keys, mongo_keys - pg_keys
     ok = not only_pg and not only_mongo
     return Verdict(
@@ -67,7 +76,8 @@ def same_keys(pg_keys: set[tuple[Any, ...]], mongo_keys: set[tuple[Any, ...]]) -
 def complete_days(
     frame: pd.DataFrame, coins: list[str], first: date, end: date, day_col: str = "day"
 ) -> Verdict:
-    """Every coin has a row for every day of [first, end)."""
+    """Every coin has a row for every day of [first, end). CoinCap's history has real holes, so
+    the missing pairs are listed (first 30 days of the first 50 coins) rather than fixed."""
     have = set(zip(frame["coin_id"], frame[day_col], strict=True)) if not frame.empty else set()
     days = [first + timedelta(days=i) for i in range((end - first).days)]
     missing = {c: [str(d) for d in days if (c, d) not in have] for c in coins}
@@ -83,7 +93,9 @@ def complete_days(
 
 
 def price_jumps(history: pd.DataFrame, threshold: float = 0.5) -> Verdict:
-    """Day-over-day moves larger than `threshold` (0.5 = 50%) per coin."""
+    """Day-over-day moves larger than `threshold` (0.5 = 50%) per coin: real on some days for
+    small coins, so a warning for a human; only consecutive days are compared (a hole is not a
+    jump)."""
     if history.empty:
         return Verdict(True, "no rows")
     jumps = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -66,3 +68,33 @@ def test_volume_shares() -> None:
     assert not rules.volume_shares(markets(["60", "30"]), markets_per_coin=50).passed  # complete
     assert rules.volume_shares(markets(["60", "30"]), markets_per_coin=2).passed  # cut at 2
     assert not rules.volume_shares(markets(["80", "40"]), markets_per_coin=2).passed
+
+
+def test_price_jumps_compare_consecutive_days_only() -> None:
+    frame = history({"btc": ["100", "300"]})
+    frame.loc[1, "day"] = date(2024, 1, 3)  # a hole on the 2nd: not a one-day move
+    assert rules.price_jumps(frame, 0.5).passed
+    drop = rules.price_jumps(history({"btc": ["100", "40"]}), 0.5)
+    assert not drop.passed and drop.metadata["jumps"][0]["change"] == -0.6
+
+
+def test_complete_days_lists_a_tracked_coin_with_no_rows() -> None:
+    verdict = rules.complete_days(
+        history({"btc": ["1", "2"]}), ["btc", "ada"], date(2024, 1, 1), date(2024, 1, 3)
+    )
+    assert verdict.metadata["missing"] == {"ada": ["2024-01-01", "2024-01-02"]}
+    assert verdict.metadata["missing_pairs"] == 2
+    empty = rules.complete_days(pd.DataFrame(), ["ada"], date(2024, 1, 1), date(2024, 1, 2))
+    assert not empty.passed
+
+
+def test_volume_shares_skip_null_shares() -> None:
+    frame = pd.DataFrame({"coin_id": ["btc"] * 3, "volume_percent": ["70", None, "30"]})
+    assert rules.volume_shares(frame, markets_per_coin=None).passed
+
+
+def test_rules_import_without_dagster() -> None:
+    """The rules are pure: importing them must not pull in Dagster (the dashboard may use them)."""
+    code = "import sys, criptopipe.checks.rules; print('dagster' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
