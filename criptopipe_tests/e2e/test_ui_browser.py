@@ -14,6 +14,21 @@ from criptopipe.sandbox import SandboxServer
 from criptopipe_tests.e2e import dagster_ui as ui
 from criptopipe_tests.e2e.browser import ROOT, page, shot_path
 
+CHECK_EXECUTIONS = """
+query Checks($asset: AssetKeyInput!, $name: String!) {
+  assetCheckExecutions(assetKey: $asset, checkName: $name, limit: 1) {
+    runId status evaluation { success }
+  }
+}
+"""
+QUALITY_CHECKS = [
+    "no_duplicate_keys",
+    "stores_agree",
+    "valid_prices",
+    "complete_days",
+    "price_jumps",
+]
+
 
 def test_make_dev_ui_backfill_and_screenshots(
     servers: dict[str, str], pg_schema: str, mongo_db: str, tmp_path: Path
@@ -48,6 +63,14 @@ def test_make_dev_ui_backfill_and_screenshots(
             assert [r["status"] for r in done["runs"]] == ["SUCCESS"]  # one run for the range
             history = [r for r in sb.stats()["requests"] if "/history" in r["path"]]
             assert len(history) == 3  # one ranged request per coin
+            # the checks ran in that same run, after the asset, and passed
+            (run_id,) = [r["runId"] for r in done["runs"]]
+            for name in QUALITY_CHECKS:
+                (execution,) = ui.graphql(
+                    base, CHECK_EXECUTIONS, {"asset": {"path": ["asset_history"]}, "name": name}
+                )["assetCheckExecutions"]
+                assert execution["runId"] == run_id, name
+                assert execution["status"] == "SUCCEEDED" and execution["evaluation"]["success"]
             with page() as browser:
                 for name, path, marker in [
                     ("ui-asset-graph", "/asset-groups/coincap", "asset_history"),
