@@ -141,7 +141,7 @@ def coin_page() -> None:
         log_y=log,
         title=f"{coin}: daily price (USD)",
     )
-    st.plotly_chart(fig, use_container_width=True)
+    st.plotly_chart(fig, width="stretch")
     markets = cached("latest_markets", coin) if "market_snapshots" in names else pd.DataFrame()
     if not markets.empty:
         st.subheader("Markets by exchange and quote")
@@ -154,7 +154,7 @@ def coin_page() -> None:
                 color="quote_symbol",
                 title="24h volume (USD)",
             ),
-            use_container_width=True,
+            width="stretch",
         )
     doc = cached("raw_document", coin)
     st.subheader("Latest raw CoinCap document (MongoDB)")
@@ -189,7 +189,7 @@ def exchanges_page() -> None:
         px.pie(
             values=share.values, names=share.index, title="Share of volume across tracked coins"
         ),
-        use_container_width=True,
+        width="stretch",
     )
     st.dataframe(share.rename("share %").round(2).reset_index(), hide_index=True)
 
@@ -211,7 +211,7 @@ def health_page() -> None:
     cal = loaded.assign(day=pd.to_datetime(loaded["day"]))
     st.plotly_chart(
         px.scatter(cal, x="day", y="asset", size="rows", title="Rows per asset per day"),
-        use_container_width=True,
+        width="stretch",
     )
     st.subheader("Last loads")
     st.dataframe(cached("last_loads").astype(str), hide_index=True)
@@ -220,9 +220,7 @@ def health_page() -> None:
     if credits.empty:
         st.caption("No spend recorded yet.")
     else:
-        st.plotly_chart(
-            px.bar(credits, x="day", y="credits", color="asset"), use_container_width=True
-        )
+        st.plotly_chart(px.bar(credits, x="day", y="credits", color="asset"), width="stretch")
     st.subheader("PostgreSQL / MongoDB parity")
     st.dataframe(cached("parity"), hide_index=True)
     st.subheader("Holes (coin, day)")
@@ -238,7 +236,8 @@ def health_page() -> None:
 def main() -> None:
     st.set_page_config(page_title="criptopipe", layout="wide")
     st.sidebar.title("criptopipe")
-    page = st.sidebar.radio("Page", PAGES)
+    wanted = st.query_params.get("page", PAGES[0])  # deep links: ?page=Coin
+    page = st.sidebar.radio("Page", PAGES, index=PAGES.index(wanted) if wanted in PAGES else 0)
     src = q.Sources.from_env()
     if not src.pg_url:
         st.error(

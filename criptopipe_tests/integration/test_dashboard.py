@@ -35,7 +35,7 @@ def load_through_pipeline(
     pg_url: str, schema: str, mongo_uri: str, coins: list[str], days: int
 ) -> None:
     latest = datetime.now(timezone.utc).date() - timedelta(days=1)
-    with SandboxServer(port=0, key="test", coins=60) as sb:
+    with SandboxServer(port=0, key="test", coins=max(60, len(coins) + 20)) as sb:
         postgres = PostgresResource(url=pg_url, schema_name=schema)
         mongo = MongoResource(uri=mongo_uri)
         resources: dict[str, Any] = {
