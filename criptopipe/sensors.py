@@ -155,13 +155,27 @@ freshness_sensor = dg.build_sensor_for_freshness_checks(
 
 
 def _failed_assets(context: dg.RunFailureSensorContext) -> str | None:
-    """The assets whose steps failed, else the run's asset selection."""
-    failed = sorted({e.step_key for e in context.get_step_failure_events() if e.step_key})
+    """What failed, in asset terms: `asset_history`, or `asset_history (check valid_prices)` for
+    a blocking check's step (found from the run's failed check evaluations); else the run's
+    asset selection (a run that failed before any step)."""
+    run = context.dagster_run
+    names: dict[str, str] = {}
+    for record in context.instance.all_logs(
+        run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ):
+        evaluation = record.dagster_event.event_specific_data if record.dagster_event else None
+        if record.step_key and isinstance(evaluation, dg.AssetCheckEvaluation):
+            if not evaluation.passed:
+                names[record.step_key] = (
+                    f"{evaluation.asset_key.to_user_string()} (check {evaluation.check_name})"
+                )
+    failed = sorted(
+        {names.get(e.step_key, e.step_key) for e in context.get_step_failure_events() if e.step_key}
+    )
     if failed:
         return ",".join(failed)
-    selection = context.dagster_run.asset_selection
-    if selection:
-        return ",".join(sorted(k.to_user_string() for k in selection))
+    if run.asset_selection:
+        return ",".join(sorted(k.to_user_string() for k in run.asset_selection))
     return None
 
 

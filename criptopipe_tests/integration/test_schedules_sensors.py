@@ -19,6 +19,7 @@ from psycopg import sql
 
 from criptopipe.assets import coincap_assets
 from criptopipe.assets.coincap import asset_history, raw_assets
+from criptopipe.checks import quality_checks
 from criptopipe.definitions import defs
 from criptopipe.devservers import free_port
 from criptopipe.io_managers import WarehouseIOManager
@@ -237,6 +238,57 @@ def test_run_failure_is_recorded_when_the_webhook_is_down(
     result = _fail_and_sense(resources)
     (row,) = ops_log.failures(pg_url, pg_schema)
     assert row["run_id"] == result.run_id and row["notified"] is False
+
+
+def test_a_failed_blocking_check_is_recorded_as_the_check(
+    resources: dict[str, Any], pg_url: str, pg_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CRIPTOPIPE_ALERT_WEBHOOK_URL", raising=False)
+    jobs = [
+        dg.define_asset_job(
+            name,
+            selection=selection,
+            partitions_def=asset_history.partitions_def,
+        )
+        for name, selection in [
+            (
+                "with_checks",
+                dg.AssetSelection.assets(asset_history)
+                | dg.AssetSelection.checks_for_assets(asset_history),
+            ),
+            # the checks alone, as the UI's "Execute all" runs them
+            ("checks_only", dg.AssetSelection.checks_for_assets(asset_history)),
+        ]
+    ]
+    definitions = dg.Definitions(
+        assets=coincap_assets, asset_checks=quality_checks, jobs=jobs, resources=resources
+    )
+    with dg.instance_for_test() as instance:
+        run = definitions.resolve_job_def("with_checks")
+        assert run.execute_in_process(partition_key=DAY, instance=instance).success
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("UPDATE {} SET price_usd = -1 WHERE coin_id = 'ethereum'").format(
+                    sql.Identifier(pg_schema, "asset_history")
+                )
+            )
+        # (tags, not partition_key=: execute_in_process finds no asset to take the partitions from)
+        failed = definitions.resolve_job_def("checks_only").execute_in_process(
+            tags={"dagster/partition": DAY}, instance=instance, raise_on_error=False
+        )
+        assert not failed.success
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alert",
+            dagster_instance=instance,
+            dagster_run=failed.dagster_run,
+            dagster_event=failed.get_run_failure_event(),
+            resources={"postgres": resources["postgres"]},
+        ).for_run_failure()
+        run_failure_alert(context)
+    (row,) = ops_log.failures(pg_url, pg_schema)
+    assert row["asset"] == "asset_history (check valid_prices)"
+    assert row["partition_key"] == DAY and "valid_prices" in row["error"]
+    assert row["notified"] is False  # no webhook configured
 
 
 def test_freshness_sensor_requests_the_freshness_checks() -> None:
