@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,8 @@ def test_compose_commands_queue_and_run_a_partitioned_run(
             "COINCAP_BASE_URL": sb.base_url,
             "COINCAP_API_KEY": "test",
             "CRIPTOPIPE_COINS": "bitcoin,ethereum",
+            # the image has the console scripts on PATH; here they are in the venv's bin
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
         try:
             for service in ("code", "webserver", "daemon"):
