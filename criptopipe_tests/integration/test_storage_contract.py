@@ -131,7 +131,8 @@ def test_a_non_utc_server_shifts_no_row(pg_url: str) -> None:
         assert list(back["day"]) == [JAN, date(2024, 1, 2)]
         assert list(back["time"]) == list(frame["time"])
         with psycopg.connect(url) as raw:  # a client in the server's own zone agrees
-            assert raw.execute("SHOW timezone").fetchone()[0] == "America/Sao_Paulo"
+            zone = raw.execute("SHOW timezone").fetchone()
+            assert zone is not None and zone[0] == "America/Sao_Paulo"
             rows = raw.execute(
                 "SELECT day, time FROM coincap.asset_history ORDER BY day"
             ).fetchall()
