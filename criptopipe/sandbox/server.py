@@ -23,7 +23,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from criptopipe.coincap.credits import credits_for
-from criptopipe.sandbox.universe import Universe, ms_day
+from criptopipe.sandbox.universe import Universe, dec18, ms_day
+from criptopipe.sandbox.universe import _u as _unit
 
 INTERVALS = ("m1", "m5", "m15", "m30", "h1", "h2", "h6", "h12", "d1")
 INTERVAL_MS = {
@@ -157,6 +158,16 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return None
 
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, False)
+
     # ------------------------------------------------------------------ plumbing
 
     def _send(
@@ -256,8 +267,9 @@ class Handler(BaseHTTPRequestHandler):
         wait = state.rate_limited()
         if wait is not None:
             retry = {"Retry-After": str(max(1, int(wait + 0.999)))}
+            limit = state.faults.get("rate_limit_per_minute")
             body = self._json(
-                429, {"error": "Too many requests, slow down. Limit: 600/minute"}, retry
+                429, {"error": f"Too many requests, slow down. Limit: {limit}/minute"}, retry
             )
             state.record("GET", logged, 429, len(body), started)
             return
@@ -330,9 +342,16 @@ class Handler(BaseHTTPRequestHandler):
             return uni.market_records(m[1])[offset : offset + limit]
         if re.fullmatch(r"/v3/rates/?", path):
             return uni.rate_records()
+        m = re.fullmatch(r"/v3/rates/([^/]+)", path)
+        if m:
+            return next((r for r in uni.rate_records() if r["id"] == m[1]), None) or _missing(m[1])
         if re.fullmatch(r"/v3/exchanges/?", path):
             limit, offset = _paging(q)
             return uni.exchange_records()[offset : offset + limit]
+        m = re.fullmatch(r"/v3/exchanges/([^/]+)", path)
+        if m:
+            found = (r for r in uni.exchange_records() if r["exchangeId"] == m[1])
+            return next(found, None) or _missing(m[1])
         raise ApiError(404, "Not Found")
 
 
@@ -389,16 +408,19 @@ def _history(uni: Universe, slug: str, q: dict[str, list[str]]) -> list[dict[str
         first = ms_day(start + 86_400_000 - 1)  # the first midnight at or after start
         stop = ms_day(end + 86_400_000 - 1)  # midnights strictly before end
         return uni.history_points(slug, first, stop)
+    # minute/hour intervals: the day's price with a deterministic wiggle per instant
     step = INTERVAL_MS[interval]
     t = -(-start // step) * step
+    now_ms = int(now.timestamp() * 1000)
     out: list[dict[str, Any]] = []
-    while t < min(end, int(now.timestamp() * 1000)) and len(out) < 20_000:
+    while t < min(end, now_ms) and len(out) < 20_000:
         day = ms_day(t)
-        price = uni.price_on(slug, day - timedelta(days=0))
+        price = uni.price_on(slug, day) or uni.price_on(slug, day - timedelta(days=1))
         if price is not None:
+            price *= 1 + (_unit(uni.seed, slug, t) - 0.5) * 0.01
             out.append(
                 {
-                    "priceUsd": format(price, ".18f"),
+                    "priceUsd": dec18(price),
                     "time": t,
                     "date": datetime.fromtimestamp(t / 1000, tz=timezone.utc).strftime(
                         "%Y-%m-%dT%H:%M:%S.000Z"
@@ -434,6 +456,26 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     ) -> None:
         super().__init__(addr, Handler)
         self.universe, self.key, self.state = universe, key, state
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+
+    def track(self, conn: socket.socket, alive: bool) -> None:
+        with self._conns_lock:
+            (self._conns.add if alive else self._conns.discard)(conn)
+
+    def close_connections(self) -> None:
+        """Cut idle keep-alive connections so that a stopped sandbox answers nothing more."""
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up (and faults that hang up on them) are normal here: stay quiet."""
+        return None
 
 
 class SandboxServer:
@@ -481,12 +523,17 @@ class SandboxServer:
             daemon=True,
         )
         self._thread.start()
+        # today's asset list costs ~0.5 ms per coin once a day: build it before the first call
+        threading.Thread(
+            target=self.universe.asset_records, name="sandbox-warm", daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
+            self._httpd.close_connections()
             self._httpd = None
 
     def __enter__(self) -> SandboxServer:

@@ -21,29 +21,34 @@ import numpy as np
 
 EPOCH = date(1970, 1, 1)
 
-# slug, symbol, name, listed, first price, supply, max supply
-REAL: list[tuple[str, str, str, date, float, float, float | None]] = [
-    ("bitcoin", "BTC", "Bitcoin", date(2013, 4, 28), 135.0, 19_800_000, 21_000_000),
-    ("ethereum", "ETH", "Ethereum", date(2015, 8, 7), 2.8, 120_000_000, None),
-    ("tether", "USDT", "Tether", date(2015, 2, 25), 1.0, 140_000_000_000, None),
-    ("xrp", "XRP", "XRP", date(2015, 1, 21), 0.02, 57_000_000_000, 100_000_000_000),
-    ("binance-coin", "BNB", "BNB", date(2017, 7, 25), 0.1, 145_000_000, 200_000_000),
-    ("solana", "SOL", "Solana", date(2020, 4, 10), 0.95, 470_000_000, None),
-    ("usd-coin", "USDC", "USDC", date(2018, 10, 8), 1.0, 60_000_000_000, None),
-    ("dogecoin", "DOGE", "Dogecoin", date(2015, 1, 1), 0.0002, 146_000_000_000, None),
-    ("cardano", "ADA", "Cardano", date(2017, 10, 1), 0.02, 35_000_000_000, 45_000_000_000),
-    ("tron", "TRX", "TRON", date(2017, 9, 13), 0.002, 87_000_000_000, None),
-    ("avalanche", "AVAX", "Avalanche", date(2020, 9, 22), 4.0, 400_000_000, 720_000_000),
-    ("chainlink", "LINK", "Chainlink", date(2017, 9, 20), 0.17, 600_000_000, 1_000_000_000),
-    ("polkadot", "DOT", "Polkadot", date(2020, 8, 20), 2.9, 1_400_000_000, None),
-    ("bitcoin-cash", "BCH", "Bitcoin Cash", date(2017, 8, 1), 300.0, 19_700_000, 21_000_000),
-    ("litecoin", "LTC", "Litecoin", date(2015, 1, 1), 2.6, 74_000_000, 84_000_000),
-    ("polygon", "MATIC", "Polygon", date(2019, 4, 28), 0.004, 9_300_000_000, 10_000_000_000),
-    ("stellar", "XLM", "Stellar", date(2015, 1, 1), 0.004, 29_000_000_000, 50_001_806_812),
-    ("monero", "XMR", "Monero", date(2015, 1, 1), 0.5, 18_400_000, None),
-    ("uniswap", "UNI", "Uniswap", date(2020, 9, 17), 3.0, 600_000_000, 1_000_000_000),
-    ("cosmos", "ATOM", "Cosmos", date(2019, 3, 14), 7.0, 390_000_000, None),
+# slug, symbol, name, listed, first price, price at ANCHOR, supply, max supply
+REAL: list[tuple[str, str, str, date, float, float, float, float | None]] = [
+    ("bitcoin", "BTC", "Bitcoin", date(2013, 4, 28), 135.0, 70_000.0, 19_800_000, 21_000_000),
+    ("ethereum", "ETH", "Ethereum", date(2015, 8, 7), 2.8, 3_000.0, 120_000_000, None),
+    ("tether", "USDT", "Tether", date(2015, 2, 25), 1.0, 1.0, 140_000_000_000, None),
+    ("xrp", "XRP", "XRP", date(2015, 1, 21), 0.02, 2.2, 57_000_000_000, 100_000_000_000),
+    ("binance-coin", "BNB", "BNB", date(2017, 7, 25), 0.1, 600.0, 145_000_000, 200_000_000),
+    ("solana", "SOL", "Solana", date(2020, 4, 10), 0.95, 150.0, 470_000_000, None),
+    ("usd-coin", "USDC", "USDC", date(2018, 10, 8), 1.0, 1.0, 60_000_000_000, None),
+    ("dogecoin", "DOGE", "Dogecoin", date(2015, 1, 1), 0.0002, 0.17, 146_000_000_000, None),
+    ("cardano", "ADA", "Cardano", date(2017, 10, 1), 0.02, 0.7, 35_000_000_000, 45_000_000_000),
+    ("tron", "TRX", "TRON", date(2017, 9, 13), 0.002, 0.25, 87_000_000_000, None),
+    ("avalanche", "AVAX", "Avalanche", date(2020, 9, 22), 4.0, 30.0, 400_000_000, 720_000_000),
+    ("chainlink", "LINK", "Chainlink", date(2017, 9, 20), 0.17, 15.0, 600_000_000, 1_000_000_000),
+    ("polkadot", "DOT", "Polkadot", date(2020, 8, 20), 2.9, 6.0, 1_400_000_000, None),
+    ("bitcoin-cash", "BCH", "Bitcoin Cash", date(2017, 8, 1), 300.0, 400.0, 19_700_000, 21_000_000),
+    ("litecoin", "LTC", "Litecoin", date(2015, 1, 1), 2.6, 90.0, 74_000_000, 84_000_000),
+    ("polygon", "MATIC", "Polygon", date(2019, 4, 28), 0.004, 0.4, 9_300_000_000, 10_000_000_000),
+    ("stellar", "XLM", "Stellar", date(2015, 1, 1), 0.004, 0.3, 29_000_000_000, 50_001_806_812),
+    ("monero", "XMR", "Monero", date(2015, 1, 1), 0.5, 200.0, 18_400_000, None),
+    ("uniswap", "UNI", "Uniswap", date(2020, 9, 17), 3.0, 8.0, 600_000_000, 1_000_000_000),
+    ("cosmos", "ATOM", "Cosmos", date(2019, 3, 14), 7.0, 6.0, 390_000_000, None),
 ]
+#: the day the price trend reaches each coin's "present" price; afterwards it is flat
+ANCHOR = date(2025, 6, 1)
+#: log-price noise around the trend: AR(1) with this persistence and stationary deviation
+#: (daily moves of ~3.5 %, but no drift far from the trend, so market-cap ranks stay plausible)
+PHI, NOISE_SD = 0.99, 0.25
 STABLE = {"tether", "usd-coin"}
 EXCHANGES = [
     "Binance",
@@ -112,6 +117,8 @@ class Coin:
     name: str
     listed: date
     first_price: float
+    #: the price the trend reaches on ANCHOR (real coins: roughly their real price)
+    anchor_price: float
     supply: float
     max_supply: float | None
     #: fraction of days with no d1 point (CoinCap's history has real holes)
@@ -120,17 +127,26 @@ class Coin:
 
 
 class Universe:
+    """The synthetic market of one sandbox: `coins` coins, the first ~20 with real slugs.
+
+    For tests: `ids` (rank order today), `assets()`, `history_for(coin, first, last)`,
+    `markets_for(coin)` return exactly what the server serves (minus the envelope).
+    """
+
     def __init__(self, coins: int = 300, seed: int = 0) -> None:
         self.seed = seed
         self.coins: list[Coin] = []
         for i in range(coins):
             if i < len(REAL):
-                slug, sym, name, listed, price, supply, max_supply = REAL[i]
+                slug, sym, name, listed, price, now, supply, max_supply = REAL[i]
             else:
                 slug, sym, name = f"synth-coin-{i:04d}", f"SY{i:04d}", f"Synth Coin {i:04d}"
                 listed = date(2015, 1, 1) + timedelta(days=int(_u(seed, slug, "listed") * 2900))
-                price = 10 ** (_u(seed, slug, "price") * 6 - 3)
-                supply = 10 ** (6 + _u(seed, slug, "supply") * 5)
+                # market caps from 100k to ~3bn USD: mostly below the real coins, like CoinCap's tail
+                cap = 10 ** (5 + _u(seed, slug, "cap") * 4.5)
+                now = 10 ** (_u(seed, slug, "price") * 6 - 3)
+                price = now * 10 ** (_u(seed, slug, "first") * 2.5 - 2)
+                supply = cap / now
                 max_supply = supply * 2 if _u(seed, slug, "max") < 0.4 else None
             holes = 0.0 if i < 3 else (0.01 if _u(seed, slug, "holes") < 0.2 else 0.0)
             n_markets = (
@@ -147,6 +163,7 @@ class Universe:
                     f"{name} (synthetic)",
                     listed,
                     price,
+                    now,
                     supply,
                     max_supply,
                     holes,
@@ -154,10 +171,26 @@ class Universe:
                 )
             )
         self.by_id = {c.id: c for c in self.coins}
-        #: coin ids in rank order (real slugs first)
-        self.ids = [c.id for c in self.coins]
         self._lock = threading.Lock()
         self._assets_cache: dict[date, tuple[dict[str, Any], ...]] = {}
+
+    @property
+    def ids(self) -> list[str]:
+        """Coin ids in today's rank order (by market cap), as `GET /assets` pages them."""
+        today = datetime.now(timezone.utc).date()
+        return [r["id"] for r in self._asset_records(today)]
+
+    def assets(self) -> list[dict[str, Any]]:
+        """Today's asset list, ranked (what `GET /assets?limit=2000` pages through)."""
+        return self.asset_records()
+
+    def history_for(self, coin_id: str, first: date, last: date) -> list[dict[str, Any]]:
+        """The served d1 points for the days first..last, both included (holes left out)."""
+        return self.history_points(coin_id, first, last + timedelta(days=1))
+
+    def markets_for(self, coin_id: str) -> list[dict[str, Any]]:
+        """Today's markets of a coin, by volume (what `GET /assets/{id}/markets` pages)."""
+        return self.market_records(coin_id)
 
     # ------------------------------------------------------------------ history
 
@@ -167,22 +200,37 @@ class Universe:
         return now.date() - timedelta(days=1)
 
     @lru_cache(maxsize=8192)  # noqa: B019 - one universe per server, bounded
-    def _series(self, coin_id: str, last: date) -> tuple[list[float], list[bool]]:
+    def _series(self, coin_id: str, last: date) -> tuple[np.ndarray, np.ndarray]:
         """Daily prices from the listing day to `last` (a seeded random walk) and which days
         are holes. Computed once per coin and closing day, vectorised (thousands of coins)."""
         coin = self.by_id[coin_id]
         days = max((last - coin.listed).days + 1, 0)
-        seed = int.from_bytes(
-            hashlib.blake2b(f"{self.seed}:{coin_id}".encode(), digest_size=8).digest(), "big"
-        )
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(self._stream(coin_id, "prices"))
         if coin_id in STABLE:
             prices = 1.0 + rng.normal(0.0, 0.001, days)
         else:
-            steps = np.clip(1.0 + rng.normal(0.0012, 0.035, days), 0.5, 1.5)
-            prices = np.maximum(coin.first_price * np.cumprod(steps), 1e-8)
-        holes = rng.random(days) < coin.hole_rate
-        return prices.tolist(), holes.tolist()
+            # log price = a straight line from the first price to the anchor price, plus AR(1)
+            # noise x_t = PHI x_(t-1) + e_t, vectorised as x_t = PHI^t * cumsum(e_k / PHI^k).
+            # Each draw depends only on earlier ones, so a day's price never changes as `last`
+            # moves on.
+            t = np.arange(days, dtype=float)
+            span = max((ANCHOR - coin.listed).days, 1)
+            trend = np.log(coin.first_price) + np.log(
+                coin.anchor_price / coin.first_price
+            ) * np.minimum(t / span, 1.0)
+            eps = rng.normal(0.0, NOISE_SD * np.sqrt(1 - PHI**2), days)
+            weight = PHI ** (-t)
+            noise = np.cumsum(eps * weight) / weight
+            prices = np.maximum(np.exp(trend + noise), 1e-8)
+        # holes from their own stream, for the same reason
+        holes = np.random.default_rng(self._stream(coin_id, "holes")).random(days) < coin.hole_rate
+        return prices, holes
+
+    def _stream(self, coin_id: str, what: str) -> int:
+        return int.from_bytes(
+            hashlib.blake2b(f"{self.seed}:{coin_id}:{what}".encode(), digest_size=8).digest(),
+            "big",
+        )
 
     def price_on(self, coin_id: str, day: date) -> float | None:
         last = self.last_closed_day()
@@ -190,7 +238,7 @@ class Universe:
         if day < coin.listed or day > last:
             return None
         prices, _ = self._series(coin_id, last)
-        return prices[(day - coin.listed).days]
+        return float(prices[(day - coin.listed).days])
 
     def supply_on(self, coin: Coin, day: date) -> float:
         age = max((day - coin.listed).days, 0)
@@ -210,7 +258,7 @@ class Universe:
             if not holes[i]:
                 out.append(
                     {
-                        "priceUsd": dec18(prices[i]),
+                        "priceUsd": dec18(float(prices[i])),
                         "time": day_ms(day),
                         "circulatingSupply": dec18(round(self.supply_on(coin, day))),
                         "date": f"{day.isoformat()}T00:00:00.000Z",
@@ -286,10 +334,8 @@ class Universe:
                     },
                 )
             )
-        # real slugs keep their familiar order at the top; the rest by market cap
-        real = [r for _, r in rows[: len(REAL)]]
-        synthetic = [r for _, r in sorted(rows[len(REAL) :], key=lambda x: -x[0])]
-        ranked = real + synthetic
+        # rank by market cap, as CoinCap does (ties: the universe's order)
+        ranked = [r for _, r in sorted(rows, key=lambda x: -x[0])]
         for n, rec in enumerate(ranked, start=1):
             rec["rank"] = str(n)
         return tuple(ranked)
