@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 
@@ -39,3 +40,26 @@ def history_frame(
                 )
             )
     return pd.DataFrame.from_records(rows, columns=frame_columns(ASSET_HISTORY)).astype(object)
+
+
+def pipeline_resources(
+    pg_url: str, schema: str, mongo_uri: str, base_url: str, coins: list[str]
+) -> dict[str, Any]:
+    """The Definitions' resources, pointed at the test servers and a sandbox."""
+    from criptopipe.io_managers import WarehouseIOManager
+    from criptopipe.resources import (
+        CoinCapResource,
+        CoinUniverseResource,
+        MongoResource,
+        PostgresResource,
+    )
+
+    postgres = PostgresResource(url=pg_url, schema_name=schema)
+    mongo = MongoResource(uri=mongo_uri)
+    return {
+        "coincap": CoinCapResource(api_key="test", base_url=base_url),
+        "universe": CoinUniverseResource(coins=coins),
+        "postgres": postgres,
+        "mongo": mongo,
+        "warehouse_io_manager": WarehouseIOManager(postgres=postgres, mongo=mongo),
+    }

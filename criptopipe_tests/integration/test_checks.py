@@ -9,51 +9,23 @@ duplicate key needs the primary key dropped first.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import dagster as dg
 import psycopg
-import pytest
 from psycopg import sql
 
 from criptopipe.assets.coincap import asset_history, market_snapshots, raw_assets
 from criptopipe.checks import quality_checks
-from criptopipe.io_managers import WarehouseIOManager
 from criptopipe.partitions import daily_partitions
 from criptopipe.resources import (
-    CoinCapResource,
     CoinUniverseResource,
-    MongoResource,
-    PostgresResource,
 )
-from criptopipe.sandbox import SandboxServer
 from criptopipe.storage.datasets import ASSET_HISTORY
 
 DAY = "2024-03-05"
 HISTORY_CHECKS = {"no_duplicate_keys", "stores_agree", "valid_prices", "complete_days"}
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(port=0, key="test", coins=40) as sb:
-        yield sb
-
-
-@pytest.fixture
-def resources(
-    pg_url: str, pg_schema: str, mongo_url: str, mongo_db: str, sandbox: SandboxServer
-) -> dict[str, Any]:
-    postgres = PostgresResource(url=pg_url, schema_name=pg_schema)
-    mongo = MongoResource(uri=f"{mongo_url.rsplit('/', 1)[0]}/{mongo_db}")
-    return {
-        "coincap": CoinCapResource(api_key="test", base_url=sandbox.base_url),
-        "universe": CoinUniverseResource(coins=["bitcoin", "ethereum", "solana"]),
-        "postgres": postgres,
-        "mongo": mongo,
-        "warehouse_io_manager": WarehouseIOManager(postgres=postgres, mongo=mongo),
-    }
 
 
 def _evaluations(result: dg.ExecuteInProcessResult) -> dict[str, Any]:

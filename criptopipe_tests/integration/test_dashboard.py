@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import pytest
@@ -15,17 +14,11 @@ from streamlit.testing.v1 import AppTest
 
 from criptopipe.assets.coincap import asset_history, market_snapshots, raw_assets
 from criptopipe.checks import quality_checks
-from criptopipe.io_managers import WarehouseIOManager
-from criptopipe.resources import (
-    CoinCapResource,
-    CoinUniverseResource,
-    MongoResource,
-    PostgresResource,
-)
 from criptopipe.sandbox import SandboxServer
 from criptopipe.storage.datasets import RAW_ASSETS
 from criptopipe.storage.postgres import PostgresStore
 from criptopipe.storage.slices import Slice
+from criptopipe_tests.factories import pipeline_resources
 
 APP = str(Path(__file__).resolve().parents[2] / "criptopipe" / "dashboard" / "app.py")
 COINS = ["bitcoin", "ethereum", "tether", "solana", "xrp"]
@@ -36,15 +29,7 @@ def load_through_pipeline(
 ) -> None:
     latest = datetime.now(timezone.utc).date() - timedelta(days=1)
     with SandboxServer(port=0, key="test", coins=max(60, len(coins) + 20)) as sb:
-        postgres = PostgresResource(url=pg_url, schema_name=schema)
-        mongo = MongoResource(uri=mongo_uri)
-        resources: dict[str, Any] = {
-            "coincap": CoinCapResource(api_key="test", base_url=sb.base_url),
-            "universe": CoinUniverseResource(coins=coins),
-            "postgres": postgres,
-            "mongo": mongo,
-            "warehouse_io_manager": WarehouseIOManager(postgres=postgres, mongo=mongo),
-        }
+        resources = pipeline_resources(pg_url, schema, mongo_uri, sb.base_url, coins)
         dg.materialize(
             [asset_history, *quality_checks],
             selection=dg.AssetSelection.assets(asset_history)

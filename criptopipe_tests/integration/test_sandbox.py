@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -17,6 +21,7 @@ import pytest
 from criptopipe.coincap.credits import credits_for
 from criptopipe.devservers import free_port
 from criptopipe.sandbox import SandboxServer
+from criptopipe.sandbox.server import http_date
 
 KEY = "test"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -150,9 +155,15 @@ def test_key_by_header_or_query_and_401_without(sb: SandboxServer) -> None:
 
 
 def test_deterministic_for_a_seed() -> None:
+    """Same seed, same bytes (bar the envelope's timestamp); another seed, other prices."""
+
+    def strip(raw: bytes) -> bytes:
+        return re.sub(rb'"timestamp":\d+', b"", raw)
+
     with (
         SandboxServer(port=0, key=KEY, coins=40, seed=7) as a,
         SandboxServer(port=0, key=KEY, coins=40, seed=7) as b,
+        SandboxServer(port=0, key=KEY, coins=40, seed=8) as c,
     ):
         for path, params in [
             ("/assets", {"limit": 40}),
@@ -162,7 +173,9 @@ def test_deterministic_for_a_seed() -> None:
                 {"interval": "d1", "start": ms(date(2022, 1, 1)), "end": ms(date(2023, 1, 1))},
             ),
         ]:
-            assert get(a, path, **params).json()["data"] == get(b, path, **params).json()["data"]
+            raw = strip(get(a, path, **params).content)
+            assert raw == strip(get(b, path, **params).content)
+            assert raw != strip(get(c, path, **params).content)
 
 
 def test_every_call_is_billed_with_v3s_formula(sb: SandboxServer) -> None:
@@ -259,3 +272,166 @@ def test_console_command_serves_until_stopped() -> None:
         proc.wait(timeout=10)
     time.sleep(0.1)
     assert proc.returncode == 0
+
+
+def test_ranks_follow_market_cap_and_page_past_2000() -> None:
+    with SandboxServer(port=0, key=KEY, coins=2500) as big:
+        first = get(big, "/assets", limit=2000).json()["data"]
+        rest = get(big, "/assets", limit=2000, offset=2000).json()["data"]
+    assert (len(first), len(rest)) == (2000, 500)
+    assets = first + rest
+    assert [a["rank"] for a in assets] == [str(i) for i in range(1, 2501)]
+    caps = [float(a["marketCapUsd"]) for a in assets]
+    assert caps == sorted(caps, reverse=True)
+    assert [a["id"] for a in assets] == big.universe.ids
+    assert assets[0]["id"] == "bitcoin"
+    assert {a["id"] for a in assets[:10]} <= {r for r in big.universe.ids if "synth" not in r}
+    assert any(a["id"].startswith("synth-coin-") for a in assets)
+
+
+def test_history_spans_listing_to_yesterday_and_matches_the_universe(sb: SandboxServer) -> None:
+    yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
+    points = get(
+        sb,
+        "/assets/bitcoin/history",
+        interval="d1",
+        start=ms(date(2013, 1, 1)),
+        end=ms(yesterday + timedelta(days=5)),
+    ).json()["data"]
+    assert points[0]["date"] == "2013-04-28T00:00:00.000Z"
+    assert points[-1]["time"] == ms(yesterday)  # today is not closed yet
+    assert all(p["time"] % 86_400_000 == 0 for p in points)
+    holed = next(c.id for c in sb.universe.coins if c.hole_rate > 0)
+    window = {"interval": "d1", "start": ms(date(2020, 1, 1)), "end": ms(date(2024, 1, 1))}
+    served = get(sb, f"/assets/{holed}/history", **window).json()["data"]
+    assert served == sb.universe.history_for(holed, date(2020, 1, 1), date(2023, 12, 31))
+    days = [p["time"] // 86_400_000 for p in served]
+    assert any(b - a > 1 for a, b in zip(days, days[1:], strict=False))  # whole days missing
+
+
+def test_intraday_intervals_and_other_routes(sb: SandboxServer) -> None:
+    end = ms(date(2024, 3, 2))
+    hourly = get(sb, "/assets/ethereum/history", interval="h1", start=end - 86_400_000, end=end)
+    assert [p["time"] for p in hourly.json()["data"]] == list(
+        range(end - 86_400_000, end, 3_600_000)
+    )
+    rates = get(sb, "/rates").json()["data"]
+    assert {"id", "symbol", "currencySymbol", "type", "rateUsd"} == set(rates[0])
+    assert get(sb, "/rates/bitcoin").json()["data"]["symbol"] == "BTC"
+    exchanges = get(sb, "/exchanges").json()["data"]
+    assert get(sb, f"/exchanges/{exchanges[0]['exchangeId']}").json()["data"]["rank"] == "1"
+    assert get(sb, "/assets/nope/markets").status_code == 404
+
+
+def test_billing_covers_every_route(sb: SandboxServer) -> None:
+    window = {"interval": "d1", "start": ms(date(2023, 1, 1)), "end": ms(date(2024, 1, 1))}
+    resps = [
+        get(sb, "/assets/bitcoin/history", **window),
+        get(sb, "/assets/bitcoin/markets", limit=200),
+        get(sb, "/assets", limit=7),
+        httpx.get(f"{sb.base_url}/assets"),  # 401: answered, so billed
+    ]
+    log = sb.stats()["requests"]
+    assert [r["status"] for r in log] == [200, 200, 200, 401]
+    assert [r["credits"] for r in log] == [credits_for(len(r.content)) for r in resps]
+    assert log[0]["credits"] > 20  # a year of d1 points is ~55 kB
+
+
+def test_no_key_required_when_started_without_one() -> None:
+    with SandboxServer(port=0, key=None, coins=20) as open_sb:
+        assert httpx.get(f"{open_sb.base_url}/assets/bitcoin").status_code == 200
+
+
+def test_hang_drop_and_extra_fields(sb: SandboxServer) -> None:
+    sb.set_faults({"rules": [{"kind": "hang", "seconds": 1, "times": 1}]})
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.get(f"{sb.base_url}/assets/bitcoin", headers=AUTH, timeout=0.2)
+    deadline = time.monotonic() + 10
+    while sb.stats()["calls"] == 0 and time.monotonic() < deadline:  # the hung call ends
+        time.sleep(0.05)
+    assert sb.stats()["requests"][0]["status"] == 200
+    sb.set_faults(
+        {
+            "rules": [
+                {"kind": "drop_field", "field": "priceUsd", "times": 1},
+                {"kind": "extra_field", "field": "newField", "value": "x", "times": None},
+            ]
+        }
+    )
+    dropped = get(sb, "/assets", limit=3).json()["data"]
+    assert all("priceUsd" not in a and a["newField"] == "x" for a in dropped)
+    again = get(sb, "/assets/bitcoin").json()["data"]
+    assert "priceUsd" in again and again["newField"] == "x"  # times: null is forever
+    assert get(sb, "/assets/ethereum").json()["data"]["newField"] == "x"
+
+
+def test_status_rules_narrowed_by_path_with_http_date(sb: SandboxServer) -> None:
+    when = http_date(30)
+    sb.set_faults(
+        {
+            "rules": [
+                {
+                    "kind": "status",
+                    "status": 503,
+                    "retry_after": when,
+                    "times": 2,
+                    "path": "/history",
+                },
+                {"kind": "status", "status": 502, "times": 1, "path": "markets$"},
+            ]
+        }
+    )
+    assert get(sb, "/assets/bitcoin").status_code == 200
+    hist = get(sb, "/assets/bitcoin/history", interval="d1")
+    assert hist.status_code == 503 and hist.headers["retry-after"] == when
+    assert get(sb, "/assets/bitcoin/markets").status_code == 502
+    assert get(sb, "/assets/bitcoin/markets").status_code == 200
+    assert get(sb, "/assets/bitcoin/history", interval="d1").status_code == 503
+    assert get(sb, "/assets/bitcoin/history", interval="d1").status_code == 200
+    assert [r["status"] for r in sb.stats()["requests"]] == [200, 503, 502, 200, 503, 200]
+
+
+def test_faults_and_rate_limit_from_the_constructor() -> None:
+    faults = {"rules": [{"kind": "status", "status": 500, "times": 1}]}
+    with SandboxServer(port=0, key=KEY, coins=20, rate_limit_per_minute=2, faults=faults) as s:
+        statuses = [get(s, "/assets/bitcoin").status_code for _ in range(4)]
+        assert statuses == [500, 200, 200, 429]
+        too_many = get(s, "/assets/bitcoin")
+        assert "2/minute" in too_many.json()["error"]
+        assert 1 <= int(too_many.headers["retry-after"]) <= 60
+
+
+def test_a_hundred_keep_alive_clients_at_once(sb: SandboxServer) -> None:
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(100)
+    tls = ssl.create_default_context()  # one, not 100 (plain HTTP; httpx builds one anyway)
+
+    def client() -> None:
+        try:
+            with httpx.Client(headers=AUTH, timeout=30, verify=tls) as c:
+                barrier.wait()
+                for _ in range(3):
+                    assert c.get(f"{sb.base_url}/assets/bitcoin").status_code == 200
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client) for _ in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sb.stats()["calls"] == 300
+
+
+def test_stop_frees_the_port_and_cuts_keep_alive_connections() -> None:
+    server = SandboxServer(port=0, key=None, coins=10).start()
+    port = server.port
+    with httpx.Client(timeout=5) as c:
+        assert c.get(f"{server.base_url}/assets").status_code == 200  # pooled connection
+        server.stop()
+        with pytest.raises(httpx.HTTPError):
+            c.get(f"http://127.0.0.1:{port}/v3/assets")
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))

@@ -22,40 +22,14 @@ from criptopipe.assets.coincap import asset_history, raw_assets
 from criptopipe.checks import quality_checks
 from criptopipe.definitions import defs
 from criptopipe.devservers import free_port
-from criptopipe.io_managers import WarehouseIOManager
 from criptopipe.jobs import history_job
 from criptopipe.resources import (
-    CoinCapResource,
     CoinUniverseResource,
-    MongoResource,
-    PostgresResource,
 )
-from criptopipe.sandbox import SandboxServer
 from criptopipe.sensors import CoinCursor, freshness_sensor, new_coin_sensor, run_failure_alert
 from criptopipe.storage import ops_log
 
 DAY = "2024-03-05"
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(port=0, key="test", coins=40) as sb:
-        yield sb
-
-
-@pytest.fixture
-def resources(
-    pg_url: str, pg_schema: str, mongo_url: str, mongo_db: str, sandbox: SandboxServer
-) -> dict[str, Any]:
-    postgres = PostgresResource(url=pg_url, schema_name=pg_schema)
-    mongo = MongoResource(uri=f"{mongo_url.rsplit('/', 1)[0]}/{mongo_db}")
-    return {
-        "coincap": CoinCapResource(api_key="test", base_url=sandbox.base_url),
-        "universe": CoinUniverseResource(coins=["bitcoin", "ethereum", "solana"]),
-        "postgres": postgres,
-        "mongo": mongo,
-        "warehouse_io_manager": WarehouseIOManager(postgres=postgres, mongo=mongo),
-    }
 
 
 def _yesterday() -> date:
