@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 import httpx
 import pytest
@@ -65,7 +66,7 @@ def clean(sb: SandboxServer) -> None:
     sb.set_faults({})
 
 
-def get(sb: SandboxServer, path: str, **params: object) -> httpx.Response:
+def get(sb: SandboxServer, path: str, **params: Any) -> httpx.Response:
     return httpx.get(f"{sb.base_url}{path}", params=params, headers=AUTH, timeout=10)
 
 
@@ -165,14 +166,15 @@ def test_deterministic_for_a_seed() -> None:
         SandboxServer(port=0, key=KEY, coins=40, seed=7) as b,
         SandboxServer(port=0, key=KEY, coins=40, seed=8) as c,
     ):
-        for path, params in [
+        routes: list[tuple[str, dict[str, Any]]] = [
             ("/assets", {"limit": 40}),
             ("/assets/ethereum/markets", {}),
             (
                 "/assets/solana/history",
                 {"interval": "d1", "start": ms(date(2022, 1, 1)), "end": ms(date(2023, 1, 1))},
             ),
-        ]:
+        ]
+        for path, params in routes:
             raw = strip(get(a, path, **params).content)
             assert raw == strip(get(b, path, **params).content)
             assert raw != strip(get(c, path, **params).content)
