@@ -153,6 +153,9 @@ def _redact(path: str) -> str:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in two writes: without TCP_NODELAY, Nagle plus the client's
+    # delayed ACK stall every keep-alive response by ~40 ms
+    disable_nagle_algorithm = True
     server: SandboxHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
