@@ -6,6 +6,7 @@ through the webserver's GraphQL API is queued, dequeued by the daemon and succee
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -37,6 +38,23 @@ def _command(service: str, replace: dict[str, str]) -> list[str]:
     return [replace.get(part, part) for part in SERVICES[service]["command"]]
 
 
+def _compose_environment(service: str) -> dict[str, str]:
+    """The service's environment as docker-compose resolves it with .env.example."""
+    tool = shutil.which("docker-compose")
+    assert tool, "docker-compose is missing: scripts/ensure-system-deps.sh installs it (apt)"
+    res = subprocess.run(
+        [tool, "--env-file", str(ROOT / ".env.example"), "-f", str(ROOT / "docker-compose.yml")]
+        + ["config"],
+        capture_output=True,
+        text=True,
+        cwd=str(ROOT),
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    env = yaml.safe_load(res.stdout)["services"][service]["environment"]
+    return {key: str(value) for key, value in env.items()}
+
+
 def _arg_after(cmd: list[str], flag: str) -> str:
     return cmd[cmd.index(flag) + 1]
 
@@ -60,6 +78,9 @@ def test_compose_commands_queue_and_run_a_partitioned_run(
     with SandboxServer(port=0, key="test", coins=20) as sb:
         env = {
             **os.environ,
+            # what compose gives the containers (run queue size, budget, ...), then what is
+            # host-specific: servers, schema, CoinCap stand-in, DAGSTER_HOME
+            **_compose_environment("daemon"),
             **ui.instance_env(servers, tmp_path / "home", ROOT / "deploy/dagster.yaml"),
             "DATABASE_URL": servers["postgres"],
             "MONGODB_URI": f"{servers['mongo'].rsplit('/', 1)[0]}/{mongo_db}",
@@ -70,6 +91,7 @@ def test_compose_commands_queue_and_run_a_partitioned_run(
             # the image has the console scripts on PATH; here they are in the venv's bin
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
+        assert env["DAGSTER_MAX_CONCURRENT_RUNS"] == "4"
         try:
             for service in ("code", "webserver", "daemon"):
                 procs.append(

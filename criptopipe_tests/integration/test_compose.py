@@ -1,5 +1,6 @@
 """docker-compose.yml validates, and every service agrees with the project: commands, modules,
-files the image copies, ports, environment, health-gated start order."""
+files the image copies, ports, environment, health-gated start order, the instance files the
+containers load, and the scale-out variants (DockerRunLauncher override, Helm values)."""
 
 from __future__ import annotations
 
@@ -7,34 +8,56 @@ import re
 import shutil
 import subprocess
 import tomllib
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from dagster._core.instance.config import dagster_instance_config
+from dagster._core.run_coordinator import QueuedRunCoordinator
+from dagster._serdes.config_class import ConfigurableClassData
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
+DOCKER_OVERRIDE = "deploy/docker-run-launcher.compose.yml"
+DAGSTER_SERVICES = ("code", "webserver", "daemon")
+
+
+@cache
+def resolved(*files: str) -> dict[str, Any]:
+    """The compose model docker-compose itself builds from `files` and .env.example: variables
+    substituted, override files merged. Also the validation: a bad file fails here."""
+    tool = shutil.which("docker-compose")
+    assert tool, "docker-compose is missing: scripts/ensure-system-deps.sh installs it (apt)"
+    args = [tool, "--env-file", str(ROOT / ".env.example")]
+    for name in files:
+        args += ["-f", str(ROOT / name)]
+    res = subprocess.run(
+        [*args, "config"], capture_output=True, text=True, cwd=str(ROOT), check=False
+    )
+    assert res.returncode == 0, res.stderr
+    model: dict[str, Any] = yaml.safe_load(res.stdout)
+    return model
 
 
 def test_compose_file_validates() -> None:
-    tool = shutil.which("docker-compose")
-    assert tool, "docker-compose is missing: scripts/ensure-system-deps.sh installs it (apt)"
-    res = subprocess.run(
-        [
-            tool,
-            "--env-file",
-            str(ROOT / ".env.example"),
-            "-f",
-            str(ROOT / "docker-compose.yml"),
-            "config",
-            "-q",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=str(ROOT),
-    )
-    assert res.returncode == 0, res.stderr
+    model = resolved("docker-compose.yml")
+    assert set(model["services"]) == set(SERVICES)
+
+
+def test_docker_run_launcher_override_validates_and_only_adds_the_launcher_bits() -> None:
+    base = resolved("docker-compose.yml")["services"]
+    over = resolved("docker-compose.yml", DOCKER_OVERRIDE)["services"]
+    for name in ("daemon", "webserver"):
+        volumes = {v.split(":")[1] for v in over[name]["volumes"]}
+        assert "/var/run/docker.sock" in volumes, name
+        assert "/opt/dagster/home/dagster.yaml" in volumes, name
+        assert over[name]["group_add"], name
+    for name in DAGSTER_SERVICES:
+        assert over[name]["environment"]["DAGSTER_CURRENT_IMAGE"] == SERVICES["code"]["image"]
+        assert over[name]["command"] == base[name]["command"]
 
 
 def test_every_required_service_is_there() -> None:
@@ -52,6 +75,8 @@ def test_code_server_loads_the_definitions_module() -> None:
     workspace = yaml.safe_load((ROOT / "deploy/workspace.yaml").read_text())
     grpc = workspace["load_from"][0]["grpc_server"]
     assert (grpc["host"], str(grpc["port"])) == ("code", port)
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert grpc["location_name"] == pyproject["tool"]["dagster"]["code_location_name"]
 
 
 def test_webserver_and_daemon_use_the_workspace_the_image_copies() -> None:
@@ -75,6 +100,10 @@ def test_dashboard_port_and_app_match_the_readme() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert f"COPY criptopipe/dashboard/app.py {cmd[2]}" in dockerfile
     assert "3000:3000" in SERVICES["webserver"]["ports"]
+    # the read-only role the dashboard logs in as is the one postgres-init.sql creates
+    url = resolved("docker-compose.yml")["services"]["dashboard"]["environment"]
+    assert url["DASHBOARD_DATABASE_URL"].startswith("postgresql://dashboard:")
+    assert "CREATE ROLE dashboard LOGIN" in (ROOT / "deploy/postgres-init.sql").read_text()
 
 
 def test_sandbox_profile_runs_the_console_script() -> None:
@@ -93,7 +122,7 @@ def test_start_order_is_health_gated() -> None:
 @pytest.mark.parametrize("name", ["code", "webserver", "daemon", "dashboard"])
 def test_environment_is_documented_in_env_example(name: str) -> None:
     documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
-    text = (ROOT / "docker-compose.yml").read_text()
+    text = (ROOT / "docker-compose.yml").read_text() + (ROOT / DOCKER_OVERRIDE).read_text()
     used = set(re.findall(r"\$\{([A-Z_]+)", text))
     assert used <= documented, used - documented
     env = SERVICES[name]["environment"]
@@ -101,5 +130,78 @@ def test_environment_is_documented_in_env_example(name: str) -> None:
         assert key in env
 
 
-def test_volumes_are_named() -> None:
-    assert set(COMPOSE["volumes"]) == {"pgdata", "mongodata"}
+def test_volumes_are_named_and_dagster_storage_is_shared() -> None:
+    assert set(COMPOSE["volumes"]) == {"pgdata", "mongodata", "dagster-storage"}
+    for name in DAGSTER_SERVICES:
+        assert "dagster-storage:/opt/dagster/home/storage" in SERVICES[name]["volumes"], name
+
+
+def _instance_config(path: Path, env: dict[str, str], tmp: Path, monkeypatch: Any) -> Any:
+    """What Dagster makes of `path` as $DAGSTER_HOME/dagster.yaml under `env` (schema, env
+    sources, conflicting settings), without connecting to anything."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, str(value))
+    home = tmp / path.stem
+    home.mkdir()
+    shutil.copy(path, home / "dagster.yaml")
+    config, _ = dagster_instance_config(str(home))
+    return config
+
+
+def _configurable(block: dict[str, Any]) -> Any:
+    """The object Dagster builds from a module/class/config block of dagster.yaml."""
+    data = ConfigurableClassData(block["module"], block["class"], yaml.safe_dump(block["config"]))
+    return data.rehydrate(object)
+
+
+def test_container_instance_files_load_with_the_compose_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = resolved("docker-compose.yml")["services"]["daemon"]["environment"]
+    default = _instance_config(ROOT / "deploy/dagster.yaml", env, tmp_path, monkeypatch)
+    coordinator = _configurable(default["run_coordinator"])
+    assert isinstance(coordinator, QueuedRunCoordinator)
+    queue = coordinator.get_run_queue_config()
+    assert queue.max_concurrent_runs == 4  # the compose default of DAGSTER_MAX_CONCURRENT_RUNS
+    assert queue.tag_concurrency_limits == [{"key": "dagster/backfill", "limit": 2}]
+    assert default["concurrency"]["default_op_concurrency_limit"] == 1
+    assert default["run_monitoring"]["enabled"] is True
+    assert default["run_launcher"]["class"] == "DefaultRunLauncher"
+    db = default["storage"]["postgres"]["postgres_db"]
+    sourced = {field: env[v["env"]] for field, v in db.items() if isinstance(v, dict)}
+    assert sourced["hostname"] in SERVICES  # the compose PostgreSQL, by its service name
+    assert sourced["db_name"] == "dagster"
+    assert "CREATE DATABASE dagster" in (ROOT / "deploy/postgres-init.sql").read_text()
+
+    over_env = resolved("docker-compose.yml", DOCKER_OVERRIDE)["services"]["daemon"]["environment"]
+    docker = _instance_config(
+        ROOT / "deploy/docker-run-launcher.dagster.yaml", over_env, tmp_path, monkeypatch
+    )
+    assert {k: v for k, v in docker.items() if k != "run_launcher"} == {
+        k: v for k, v in default.items() if k != "run_launcher"
+    }
+    launcher = docker["run_launcher"]
+    assert (launcher["module"], launcher["class"]) == ("dagster_docker", "DockerRunLauncher")
+    cfg = launcher["config"]
+    assert cfg["network"] == COMPOSE["networks"]["default"]["name"]
+    assert set(cfg["env_vars"]) >= set(env) - {"DAGSTER_HOME"}
+    storage = COMPOSE["volumes"]["dagster-storage"]["name"]
+    assert cfg["container_kwargs"]["volumes"][storage]["bind"] == "/opt/dagster/home/storage"
+
+
+def test_helm_values_run_the_same_module_and_limits() -> None:
+    values = yaml.safe_load((ROOT / "deploy/k8s/values.yaml").read_text())
+    (deployment,) = values["dagster-user-deployments"]["deployments"]
+    code = SERVICES["code"]["command"]
+    assert deployment["codeServerArgs"] == ["-m", code[code.index("-m") + 1]]
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    instance = yaml.safe_load((ROOT / "deploy/dagster.yaml").read_text())
+    concurrency = values["concurrency"]
+    assert (
+        concurrency["pools"]["defaultLimit"]
+        == (instance["concurrency"]["default_op_concurrency_limit"])
+    )
+    assert (
+        concurrency["runs"]["tagConcurrencyLimits"]
+        == (instance["run_coordinator"]["config"]["tag_concurrency_limits"])
+    )
