@@ -4,19 +4,26 @@ containers load, and the scale-out variants (DockerRunLauncher override, Helm va
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import yaml
 from dagster._core.instance.config import dagster_instance_config
 from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._serdes.config_class import ConfigurableClassData
+from psycopg import sql
+
+from criptopipe import devservers
+from criptopipe.storage.postgres import PostgresStore
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -205,3 +212,73 @@ def test_helm_values_run_the_same_module_and_limits() -> None:
         concurrency["runs"]["tagConcurrencyLimits"]
         == (instance["run_coordinator"]["config"]["tag_concurrency_limits"])
     )
+
+
+def test_postgres_init_creates_both_databases_and_a_read_only_dashboard_role() -> None:
+    """deploy/postgres-init.sh as the postgres image's entrypoint runs it, on a fresh cluster
+    (roles are cluster-wide, so not on the suite's shared server), then the compose URLs: the
+    warehouse role owns both databases and creates the tables; the dashboard role reads them
+    and can write nothing."""
+    # a folder the `postgres` user can enter (pytest's tmp_path is private to us)
+    base = Path(tempfile.mkdtemp(prefix="criptopipe-pginit-"))
+    base.chmod(0o755)
+    pg = devservers.PostgresServer(base / "pg", devservers.free_port(), devservers.find_pg_bin())
+    pg.create_databases = lambda *a, **k: None  # type: ignore[method-assign]  # the script's job
+    env = resolved("docker-compose.yml")["services"]
+    passwords = env["postgres"]["environment"]
+    try:
+        pg.start()
+        res = subprocess.run(
+            ["sh", str(ROOT / "deploy/postgres-init.sh")],
+            env={
+                "PATH": f"{pg.bin_dir}{os.pathsep}{os.environ['PATH']}",
+                "POSTGRES_USER": devservers.PG_USER,
+                "PGHOST": "127.0.0.1",
+                "PGPORT": str(pg.port),
+                "PGPASSWORD": devservers.PG_PASSWORD,
+                "WAREHOUSE_PASSWORD": passwords["WAREHOUSE_PASSWORD"],
+                "DASHBOARD_PASSWORD": passwords["DASHBOARD_PASSWORD"],
+                "INIT_SQL": str(ROOT / "deploy/postgres-init.sql"),
+            },
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert res.returncode == 0, res.stderr
+
+        def local(url: str) -> str:
+            return url.replace("@postgres:5432/", f"@127.0.0.1:{pg.port}/")
+
+        warehouse = local(env["code"]["environment"]["DATABASE_URL"])
+        PostgresStore(warehouse, schema="coincap").ensure_schema()
+        app = env["code"]["environment"]
+        dagster_db = (
+            f"postgresql://{app['DAGSTER_PG_USER']}:{app['DAGSTER_PG_PASSWORD']}"
+            f"@127.0.0.1:{pg.port}/{app['DAGSTER_PG_DB']}"
+        )
+        with psycopg.connect(dagster_db, autocommit=True) as conn:
+            conn.execute("CREATE TABLE instance_probe (id int)")  # Dagster migrates its own
+
+        dashboard = local(env["dashboard"]["environment"]["DASHBOARD_DATABASE_URL"])
+        with psycopg.connect(dashboard, autocommit=True) as conn:
+            tables = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                    ("coincap",),
+                )
+            ]
+            assert tables
+            for table in tables:
+                ident = sql.Identifier("coincap", table)
+                conn.execute(sql.SQL("SELECT count(*) FROM {}").format(ident))
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier("coincap", tables[0])))
+            conn.execute("SET default_transaction_read_only = off")  # even so: no grants
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier("coincap", tables[0])))
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("CREATE TABLE coincap.dashboard_probe (id int)")
+    finally:
+        pg.stop()
+        shutil.rmtree(base, ignore_errors=True)
