@@ -2,6 +2,8 @@
 -- One server: `dagster` (instance storage) and `criptopipe` (the warehouse), plus a read-only
 -- role for the dashboard. Passwords come from psql variables set by deploy/postgres-init.sh.
 CREATE ROLE criptopipe LOGIN PASSWORD :'warehouse_password';
+-- lets a managed service's non-superuser admin (CREATEROLE, CREATEDB) hand ownership over
+GRANT criptopipe TO CURRENT_USER;
 CREATE DATABASE criptopipe OWNER criptopipe;
 CREATE DATABASE dagster OWNER criptopipe;
 CREATE ROLE dashboard LOGIN PASSWORD :'dashboard_password';

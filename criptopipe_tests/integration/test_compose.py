@@ -214,9 +214,11 @@ def test_helm_values_run_the_same_module_and_limits() -> None:
     )
 
 
-def test_postgres_init_creates_both_databases_and_a_read_only_dashboard_role() -> None:
-    """deploy/postgres-init.sh as the postgres image's entrypoint runs it, on a fresh cluster
-    (roles are cluster-wide, so not on the suite's shared server), then the compose URLs: the
+@pytest.mark.parametrize("admin", ["superuser", "managed-service admin"])
+def test_postgres_init_creates_both_databases_and_a_read_only_dashboard_role(admin: str) -> None:
+    """deploy/postgres-init.sh on a fresh cluster (roles are cluster-wide, so not on the suite's
+    shared server) -- as the postgres image's entrypoint runs it (superuser), and as a managed
+    service's admin runs it (CREATEROLE CREATEDB, no superuser) -- then the compose URLs: the
     warehouse role owns both databases and creates the tables; the dashboard role reads them
     and can write nothing."""
     # a folder the `postgres` user can enter (pytest's tmp_path is private to us)
@@ -226,16 +228,23 @@ def test_postgres_init_creates_both_databases_and_a_read_only_dashboard_role() -
     pg.create_databases = lambda *a, **k: None  # type: ignore[method-assign]  # the script's job
     env = resolved("docker-compose.yml")["services"]
     passwords = env["postgres"]["environment"]
+    user, password = devservers.PG_USER, devservers.PG_PASSWORD
     try:
         pg.start()
+        if admin != "superuser":
+            user, password = "cloud_admin", "admin-pw"
+            with psycopg.connect(pg.url("postgres"), autocommit=True) as conn:
+                conn.execute(
+                    "CREATE ROLE cloud_admin LOGIN CREATEROLE CREATEDB PASSWORD 'admin-pw'"
+                )
         res = subprocess.run(
             ["sh", str(ROOT / "deploy/postgres-init.sh")],
             env={
                 "PATH": f"{pg.bin_dir}{os.pathsep}{os.environ['PATH']}",
-                "POSTGRES_USER": devservers.PG_USER,
+                "POSTGRES_USER": user,
                 "PGHOST": "127.0.0.1",
                 "PGPORT": str(pg.port),
-                "PGPASSWORD": devservers.PG_PASSWORD,
+                "PGPASSWORD": password,
                 "WAREHOUSE_PASSWORD": passwords["WAREHOUSE_PASSWORD"],
                 "DASHBOARD_PASSWORD": passwords["DASHBOARD_PASSWORD"],
                 "INIT_SQL": str(ROOT / "deploy/postgres-init.sql"),
