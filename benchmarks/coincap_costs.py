@@ -8,13 +8,15 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timezone
 
+from pydantic import SecretStr
+
 from criptopipe.coincap import ClientSettings, CoinCapClient
 from criptopipe.sandbox import SandboxServer
 
 
 async def _measure(sb: SandboxServer) -> list[tuple[str, int, int, int]]:
     rows = []
-    settings = ClientSettings(base_url=sb.base_url, api_key="bench")
+    settings = ClientSettings(base_url=sb.base_url, api_key=SecretStr("bench"))
     async with CoinCapClient(settings) as client:
         sb.reset()
         assets = await client.list_assets(limit=2000)

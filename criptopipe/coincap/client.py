@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from criptopipe.coincap.errors import MalformedResponseError
 from criptopipe.coincap.models import Asset, CoinCapModel, Exchange, HistoryPoint, Market, Rate
+from criptopipe.coincap.pagination import paginate
 from criptopipe.coincap.settings import ClientSettings
 from criptopipe.coincap.transport import Meter, Transport
 
@@ -95,21 +96,12 @@ class CoinCapClient:
     async def _pages(
         self, path: str, params: dict[str, Any], model: type[M], limit: int | None
     ) -> list[M]:
-        """Page with limit/offset until a short page (CoinCap sends no total), or `limit` rows."""
-        out: list[M] = []
-        offset = 0
-        page = self.settings.page_size
-        while True:
-            want = page if limit is None else min(page, limit - len(out))
-            if want <= 0:
-                return out
-            rows = await self._transport.get(
+        async def fetch(want: int, offset: int) -> list[M]:
+            return await self._transport.get(
                 path, {**params, "limit": want, "offset": offset}, _list_of(model)
             )
-            out.extend(rows)
-            offset += len(rows)
-            if len(rows) < want:
-                return out
+
+        return await paginate(fetch, self.settings.page_size, limit)
 
     async def list_assets(
         self,
@@ -119,7 +111,9 @@ class CoinCapClient:
     ) -> list[Asset]:
         """Assets by rank: all of them (limit None), the first `limit`, or the given ids."""
         if ids:
-            wanted = list(dict.fromkeys(_slug(i) and i for i in ids))
+            for slug in ids:
+                _slug(slug)  # refuse anything that is not a slug before any call
+            wanted = list(dict.fromkeys(ids))
             found: list[Asset] = []
             for i in range(0, len(wanted), IDS_PER_REQUEST):
                 group = wanted[i : i + IDS_PER_REQUEST]

@@ -72,4 +72,11 @@ class MalformedResponseError(CoinCapError):
 
 
 class CoinCapTransportError(CoinCapError):
+    """A call that could not be made or got an answer no rule covers (a bad base URL, an
+    unexpected HTTP status). Retryable only when the caller says so."""
+
     retryable = True
+
+    def __init__(self, message: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable

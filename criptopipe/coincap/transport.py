@@ -31,7 +31,6 @@ from criptopipe.coincap.credits import credits_for
 from criptopipe.coincap.errors import (
     AuthError,
     BadRequestError,
-    CoinCapError,
     CoinCapTransportError,
     MalformedResponseError,
     MissingApiKeyError,
@@ -230,6 +229,25 @@ class Transport:
             )
             await asyncio.sleep(wait)
 
+    async def _read(self, resp: httpx.Response) -> bytes:
+        """The decompressed body, metered. A body cut short is metered at its declared length
+        (what the server sent and bills) and retried."""
+        try:
+            body = await resp.aread()
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.TimeoutException) as exc:
+            declared = resp.headers.get("Content-Length", "")
+            encoded = "Content-Encoding" in resp.headers
+            self.meter.add(int(declared) if declared.isdigit() and not encoded else 0)
+            raise _Retry(
+                f"HTTP {resp.status_code} body truncated after the headers "
+                f"({type(exc).__name__}: {self.redact(str(exc))})"
+            ) from None
+        except httpx.DecodingError as exc:
+            self.meter.add(0)
+            raise _Retry(f"could not decompress the body ({self.redact(str(exc))})") from None
+        self.meter.add(len(body))
+        return body
+
     async def _once(
         self,
         path: str,
@@ -244,17 +262,23 @@ class Transport:
             await self.limiter.acquire()
             sent = time.monotonic()
             try:
-                resp = await self._http.get(path, params=clean)
-                body = resp.content  # decompressed; a truncated body raises here
+                async with self._http.stream("GET", path, params=clean) as resp:
+                    body = await self._read(resp)
+            except _Retry:
+                raise
             except httpx.TimeoutException as exc:
                 raise _Retry(f"timed out ({type(exc).__name__})") from None
             except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-                raise _Retry(f"connection dropped or body truncated ({exc})") from None
+                raise _Retry(f"connection dropped ({self.redact(str(exc))})") from None
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+                raise CoinCapTransportError(
+                    f"cannot call {route}: {self.redact(str(exc))} (check COINCAP_BASE_URL)",
+                    retryable=False,
+                ) from None
             except httpx.TransportError as exc:
-                raise _Retry(f"transport error {type(exc).__name__}: {exc}") from None
-            except httpx.DecodingError as exc:
-                raise _Retry(f"could not decode the body ({exc})") from None
-        self.meter.add(len(body))
+                raise _Retry(
+                    f"transport error {type(exc).__name__}: {self.redact(str(exc))}"
+                ) from None
         log.debug(
             "CoinCap %s -> %d, %d bytes, %.0f ms",
             route,
@@ -284,7 +308,9 @@ class Transport:
             raise BadRequestError(route, detail)
         if status >= 500:
             raise _Retry(f"HTTP {status}: {detail}")
-        raise CoinCapError(f"CoinCap answered HTTP {status} on {route}: {detail}")
+        raise CoinCapTransportError(
+            f"CoinCap answered HTTP {status} on {route}: {detail}", retryable=False
+        )
 
 
 __all__ = ["Meter", "MeterSnapshot", "RateLimiter", "Transport", "CoinCapTransportError"]

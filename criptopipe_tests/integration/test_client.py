@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
+from pydantic import SecretStr
 
 from criptopipe.coincap import (
     AuthError,
@@ -148,6 +149,65 @@ def test_a_fault_a_retry_can_save_is_saved(sandbox: SandboxServer, rule: dict) -
     assert sandbox.stats()["calls"] >= 2
 
 
+def test_a_hang_shorter_than_the_timeout_is_waited_for_a_longer_one_retried(
+    sandbox: SandboxServer,
+) -> None:
+    sandbox.set_faults({"rules": [{"kind": "hang", "seconds": 0.3, "times": 1}]})
+
+    async def go(timeout: float) -> None:
+        async with CoinCapClient(settings(sandbox, timeout_s=timeout)) as client:
+            await client.get_asset("bitcoin")
+
+    run(go(5.0))
+    assert sandbox.stats()["calls"] == 1  # waited, no retry
+    sandbox.reset()
+    sandbox.set_faults({"rules": [{"kind": "hang", "seconds": 0.6, "times": None}]})
+    with pytest.raises(RetriesExhaustedError) as err:
+        run(go(0.2))
+    assert "timed out" in str(err.value) and "6 attempt(s)" in str(err.value)
+    # the sandbox logs a hung request when it finally answers: let all six land in this test
+    deadline = time.monotonic() + 10
+    while sandbox.stats()["calls"] < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sandbox.stats()["calls"] == 6
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"kind": "status", "status": 429, "retry_after": "0", "times": 2},
+        {"kind": "status", "status": 500, "times": 1},
+        {"kind": "truncate", "times": 2},
+        {"kind": "malformed", "times": 1},
+        {"kind": "drop_field", "field": "priceUsd", "times": 1},
+    ],
+    ids=lambda r: r["kind"],
+)
+def test_meter_equals_the_sandbox_counter_with_errors(sandbox: SandboxServer, rule: dict) -> None:  # type: ignore[type-arg]
+    sandbox.set_faults({"rules": [{**rule, "path": "history"}]})
+
+    async def go() -> tuple[object, object]:
+        async with CoinCapClient(settings(sandbox)) as client:
+            before = client.meter.snapshot()
+            await client.list_assets(limit=30)
+            middle = client.meter.snapshot()
+            await client.history("bitcoin", start=day(2022, 1, 1), end=day(2023, 1, 1))
+            return middle - before, client.meter.snapshot() - middle
+
+    listing, history = run(go())
+    requests = sandbox.stats()["requests"]
+    billed = [
+        (sum(1 for _ in rs), sum(r["bytes"] for r in rs), sum(r["credits"] for r in rs))
+        for rs in (
+            [r for r in requests if "history" not in r["path"]],
+            [r for r in requests if "history" in r["path"]],
+        )
+    ]
+    got = [(m.calls, m.bytes, m.credits) for m in (listing, history)]  # type: ignore[attr-defined]
+    assert got == billed
+    assert billed[1][0] >= 2  # the error responses are counted too
+
+
 def test_retry_after_http_date_is_honoured(sandbox: SandboxServer) -> None:
     sandbox.set_faults(
         {"rules": [{"kind": "status", "status": 429, "retry_after": http_date(1), "times": 1}]}
@@ -236,7 +296,7 @@ def test_a_refused_key_says_so_and_never_leaks(
     sandbox.set_faults({"rules": [{"kind": "status", "status": 503, "times": 1}]})
 
     async def go(key: str) -> None:
-        async with CoinCapClient(settings(sandbox, api_key=key)) as client:
+        async with CoinCapClient(settings(sandbox, api_key=SecretStr(key))) as client:
             assert key not in repr(client)
             await client.get_asset("bitcoin")
 
@@ -247,25 +307,36 @@ def test_a_refused_key_says_so_and_never_leaks(
     run(go(KEY))
     assert KEY not in caplog.text and wrong not in caplog.text
     assert all(KEY not in r["path"] for r in sandbox.stats()["requests"])
-    assert "KEY" not in repr(settings(sandbox)) or KEY not in repr(settings(sandbox))
+    assert KEY not in repr(settings(sandbox)) and KEY not in str(settings(sandbox).model_dump())
 
 
 def test_no_key_against_coincap_fails_before_any_request() -> None:
     with pytest.raises(MissingApiKeyError) as err:
-        CoinCapClient(ClientSettings(api_key=""))
+        CoinCapClient(ClientSettings(api_key=SecretStr("")))
     assert "COINCAP_API_KEY is not set" in str(err.value) and "sandbox" in str(err.value)
 
 
 def test_rate_limiter_is_shared_by_concurrent_calls(sandbox: SandboxServer) -> None:
+    """25 concurrent calls under a 20/minute limit: the sandbox (same limit, its own window)
+    sees exactly 20 calls, none refused, while 5 wait for the window; they are then cancelled."""
     sandbox.set_faults({"rate_limit_per_minute": 20})
 
-    async def go() -> None:
+    async def go() -> tuple[int, list[int]]:
         async with CoinCapClient(settings(sandbox, calls_per_minute=20, max_in_flight=8)) as c:
-            await asyncio.gather(*(c.get_asset("bitcoin") for _ in range(20)))
+            tasks = [asyncio.create_task(c.get_asset("bitcoin")) for _ in range(25)]
+            while sum(t.done() for t in tasks) < 20:
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.5)  # room for a 21st call, were the limit not shared
+            done = sum(t.done() for t in tasks)
+            statuses = [r["status"] for r in sandbox.stats()["requests"]]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return done, statuses
 
-    run(go())
-    statuses = [r["status"] for r in sandbox.stats()["requests"]]
-    assert statuses == [200] * 20  # 20 concurrent calls, none over the server's limit
+    done, statuses = run(go())
+    assert done == 20
+    assert statuses == [200] * 20
 
 
 def test_rate_limiter_holds_the_21st_call_for_the_window() -> None:

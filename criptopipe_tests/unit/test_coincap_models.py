@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from email.utils import format_datetime
 
 import pytest
+from pydantic import SecretStr, ValidationError
 
 from criptopipe.coincap.client import _list_of, _one_of
-from criptopipe.coincap.errors import MalformedResponseError
+from criptopipe.coincap.errors import (
+    CoinCapTransportError,
+    MalformedResponseError,
+    MissingApiKeyError,
+    NotFoundError,
+    RetriesExhaustedError,
+)
 from criptopipe.coincap.models import Asset, HistoryPoint, Market
-from criptopipe.coincap.transport import error_message, parse_retry_after
+from criptopipe.coincap.pagination import paginate
+from criptopipe.coincap.settings import ClientSettings
+from criptopipe.coincap.transport import Transport, error_message, parse_retry_after
 
 ASSET = """{"timestamp":1775474489690,"data":{"id":"bitcoin","rank":"1","symbol":"BTC","name":"Bitcoin","supply":"20012087.000000000000000000","maxSupply":"21000000.000000000000000000","marketCapUsd":"1394938121675.859863281250000000","volumeUsd24Hr":"30717175906.604835510253906250","priceUsd":"69704.779999999998835847","changePercent24Hr":"3.934756709445493","vwap24Hr":"68412.29711944099","explorer":"https://blockchain.info/","tokens":{}}}"""
 HISTORY = """{"data":[{"priceUsd":"29232.6707650537687673","time":1609459200000,"date":"2021-01-01T00:00:00.000Z"},{"priceUsd":"30688.0967118388768791","time":1609545600000,"date":"2021-01-02T00:00:00.000Z"}],"timestamp":1618219315479}"""
@@ -94,3 +104,75 @@ def test_error_message_reads_any_shape() -> None:
     assert error_message(b'{"error":"limit exceeds 2000"}') == "limit exceeds 2000"
     assert error_message(b'{"data":{"message":"deprecated"}}') == "deprecated"
     assert error_message(b"<html>Bad Gateway</html>").startswith("<html>")
+
+
+@pytest.mark.parametrize(
+    ("total", "limit", "calls"),
+    [
+        (2300, None, [(2000, 0), (2000, 2000)]),
+        (4000, None, [(2000, 0), (2000, 2000), (2000, 4000)]),
+        (2300, 10, [(10, 0)]),
+        (2300, 2001, [(2000, 0), (1, 2000)]),
+        (5, 100, [(100, 0)]),
+        (0, None, [(2000, 0)]),
+        (2300, 0, []),
+    ],
+)
+def test_paginate_stops_on_a_short_page_with_fewest_calls(
+    total: int, limit: int | None, calls: list[tuple[int, int]]
+) -> None:
+    seen: list[tuple[int, int]] = []
+
+    async def fetch(want: int, offset: int) -> list[int]:
+        seen.append((want, offset))
+        return list(range(offset, min(offset + want, total)))
+
+    rows = asyncio.run(paginate(fetch, 2000, limit))
+    assert rows == list(range(min(total, limit if limit is not None else total)))
+    assert seen == calls
+
+
+def test_the_key_is_redacted_everywhere() -> None:
+    key = "sk-live-abcdef123456"
+    settings = ClientSettings(base_url="http://127.0.0.1:9/v3", api_key=SecretStr(key))
+    transport = Transport(settings)
+    try:
+        assert key not in repr(settings) and key not in repr(transport)
+        assert key not in str(settings.model_dump()) and key not in settings.model_dump_json()
+        leaked = f"GET http://127.0.0.1:9/v3/assets?apiKey={key} failed: Bearer {key}"
+        assert transport.redact(leaked) == (
+            "GET http://127.0.0.1:9/v3/assets?apiKey=*** failed: Bearer ***"
+        )
+        assert "apiKey" not in transport.source_path("/assets", {"limit": 5, "offset": None})
+    finally:
+        asyncio.run(transport.aclose())
+
+
+def test_a_missing_key_is_refused_only_against_coincap_itself() -> None:
+    with pytest.raises(MissingApiKeyError, match="pro.coincap.io/dashboard"):
+        Transport(ClientSettings(api_key=SecretStr("  ")))
+    Transport(ClientSettings(base_url="http://127.0.0.1:8555/v3"))  # the sandbox needs none
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"page_size": 2001},
+        {"page_size": 0},
+        {"calls_per_minute": 0},
+        {"timeout_s": -1},
+        {"max_attempts": 0},
+        {"base_url": "rest.coincap.io/v3"},
+    ],
+)
+def test_settings_are_validated(bad: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        ClientSettings(**bad)  # type: ignore[arg-type]
+
+
+def test_errors_say_whether_a_retry_may_help() -> None:
+    assert RetriesExhaustedError("GET /assets", 6, 12.0, "HTTP 503").retryable
+    assert not MalformedResponseError("GET /assets", "data", {}, "x").retryable
+    assert not NotFoundError("GET /assets/x", "x", "Not Found").retryable
+    assert NotFoundError("GET /assets/x", "x", "Not Found").slug == "x"
+    assert not CoinCapTransportError("HTTP 418", retryable=False).retryable
