@@ -1,5 +1,11 @@
-"""Every read the dashboard makes: PostgreSQL inside read-only transactions, MongoDB for raw
-documents. Plain functions returning DataFrames; no Streamlit, no Dagster."""
+"""Every read the dashboard makes, and nothing else: no Streamlit, no Dagster.
+
+PostgreSQL is read inside read-only transactions (`conn.read_only = True`), as the read-only
+dashboard role where the deployment has one (`DASHBOARD_DATABASE_URL` overrides `DATABASE_URL`);
+MongoDB only for the raw CoinCap documents and the parity check. Tables another part of the
+pipeline creates on first use (credit ledger, check results, run failures) may not exist yet:
+their readers return an empty frame then, never an error.
+"""
 
 from __future__ import annotations
 
@@ -12,27 +18,45 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from criptopipe import settings
+from criptopipe.storage.datasets import DATASETS, RAW_ASSETS
 from criptopipe.storage.mongo import MongoStore
+from criptopipe.storage.postgres import PostgresStore
+from criptopipe.storage.slices import Slice
 
-DEFAULT_BUDGET = 2500
+DASHBOARD_DATABASE_URL = "DASHBOARD_DATABASE_URL"
+MONGO_TIMEOUT_MS = 3000
 
 
 @dataclass(frozen=True)
 class Sources:
+    """Where to read from. Hashable, so Streamlit's cache keys each result by its source."""
+
     pg_url: str | None
     schema: str
     mongo_uri: str | None
-    budget: int
+    budget: int | None  # credits per month; None when COINCAP_CREDIT_BUDGET=off
 
     @classmethod
     def from_env(cls) -> Sources:
-        raw = os.environ.get("COINCAP_CREDIT_BUDGET") or ""
         return cls(
-            pg_url=os.environ.get("DASHBOARD_DATABASE_URL") or os.environ.get("DATABASE_URL"),
-            schema=os.environ.get("CRIPTOPIPE_PG_SCHEMA") or "coincap",
-            mongo_uri=os.environ.get("MONGODB_URI"),
-            budget=int(raw) if raw.isdigit() else DEFAULT_BUDGET,
+            pg_url=os.environ.get(DASHBOARD_DATABASE_URL) or os.environ.get(settings.DATABASE_URL),
+            schema=os.environ.get(settings.PG_SCHEMA) or settings.DEFAULT_SCHEMA,
+            mongo_uri=os.environ.get(settings.MONGODB_URI),
+            budget=parse_budget(os.environ.get(settings.CREDIT_BUDGET)),
         )
+
+
+def parse_budget(raw: str | None) -> int | None:
+    """Same reading as the pipeline's resource: unset -> the free tier, 'off' -> no budget."""
+    if raw is None or not raw.strip():
+        return settings.DEFAULT_CREDIT_BUDGET
+    if raw.strip().lower() in {"off", "none", "unlimited"}:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        return settings.DEFAULT_CREDIT_BUDGET
 
 
 def _read(
@@ -40,7 +64,9 @@ def _read(
 ) -> pd.DataFrame:
     if not src.pg_url:
         return pd.DataFrame()
-    with psycopg.connect(src.pg_url, connect_timeout=5, options="-c TimeZone=UTC") as conn:
+    with psycopg.connect(
+        src.pg_url, connect_timeout=5, options="-c TimeZone=UTC", application_name="dashboard"
+    ) as conn:
         conn.read_only = True
         cur = conn.execute(query, params)
         cols = [c.name for c in cur.description or []]
@@ -51,49 +77,97 @@ def _t(src: Sources, table: str) -> sql.Composed:
     return sql.SQL("{}.{}").format(sql.Identifier(src.schema), sql.Identifier(table))
 
 
-def tables(src: Sources) -> set[str]:
+def tables(src: Sources) -> frozenset[str]:
+    """The schema's tables: pages use it to tell 'nothing loaded yet' from a failure."""
     if not src.pg_url:
-        return set()
+        return frozenset()
     frame = _read(
         src,
         sql.SQL("SELECT table_name FROM information_schema.tables WHERE table_schema = %s"),
         (src.schema,),
     )
-    return set(frame["table_name"]) if not frame.empty else set()
+    return frozenset(frame["table_name"]) if not frame.empty else frozenset()
+
+
+# ---------------------------------------------------------------------------- market data
 
 
 def latest_assets(src: Sources) -> pd.DataFrame:
     """The latest raw_assets snapshot, by rank."""
+    if "raw_assets" not in tables(src):
+        return pd.DataFrame()
     t = _t(src, "raw_assets")
     return _read(
         src,
         sql.SQL(
             "SELECT * FROM {t} WHERE snapshot_date = (SELECT max(snapshot_date) FROM {t}) "
-            "ORDER BY rank NULLS LAST"
+            "ORDER BY rank NULLS LAST, coin_id"
         ).format(t=t),
     )
 
 
-def history(src: Sources, coins: list[str] | None = None, days: int | None = None) -> pd.DataFrame:
+def trends(src: Sources, days: int = 30) -> dict[str, list[float]]:
+    """Each coin's last `days` daily prices, oldest first (the Market table's sparkline).
+
+    Aggregated in PostgreSQL: one row per coin instead of days x coins rows to pandas."""
+    if "asset_history" not in tables(src):
+        return {}
     t = _t(src, "asset_history")
-    where: sql.Composable = sql.SQL("TRUE")
-    params: list[Any] = []
-    if coins:
-        where = sql.SQL("coin_id = ANY(%s)")
-        params.append(coins)
-    if days:
-        where = sql.SQL("{} AND day > (SELECT max(day) FROM {}) - %s").format(where, t)
-        params.append(days)
+    frame = _read(
+        src,
+        sql.SQL(
+            "SELECT coin_id, array_agg(price_usd::float8 ORDER BY day) AS prices FROM {t} "
+            "WHERE day > (SELECT max(day) FROM {t}) - %s AND price_usd IS NOT NULL "
+            "GROUP BY coin_id"
+        ).format(t=t),
+        (days,),
+    )
+    return dict(zip(frame["coin_id"], frame["prices"], strict=True)) if not frame.empty else {}
+
+
+def coins(src: Sources) -> list[str]:
+    """Coins with any history, bitcoin first when present (the Coin page's default)."""
+    if "asset_history" not in tables(src):
+        return []
+    frame = _read(
+        src,
+        sql.SQL("SELECT DISTINCT coin_id FROM {} ORDER BY coin_id").format(
+            _t(src, "asset_history")
+        ),
+    )
+    ids = list(frame["coin_id"]) if not frame.empty else []
+    return sorted(ids, key=lambda c: (c != "bitcoin", c))
+
+
+def coin_history(src: Sources, coin: str) -> pd.DataFrame:
+    """One coin's daily prices and circulating supply, by day."""
     return _read(
         src,
         sql.SQL(
-            "SELECT coin_id, day, price_usd, circulating_supply FROM {} WHERE {} ORDER BY coin_id, day"
-        ).format(t, where),
-        tuple(params),
+            "SELECT day, price_usd, circulating_supply FROM {} WHERE coin_id = %s ORDER BY day"
+        ).format(_t(src, "asset_history")),
+        (coin,),
     )
 
 
+def coin_snapshot(src: Sources, coin: str) -> dict[str, Any] | None:
+    """The coin's row in the latest raw_assets snapshot that has it (supply, max supply, rank)."""
+    if "raw_assets" not in tables(src):
+        return None
+    frame = _read(
+        src,
+        sql.SQL("SELECT * FROM {} WHERE coin_id = %s ORDER BY snapshot_date DESC LIMIT 1").format(
+            _t(src, "raw_assets")
+        ),
+        (coin,),
+    )
+    return {str(k): v for k, v in frame.iloc[0].items()} if not frame.empty else None
+
+
 def latest_markets(src: Sources, coin: str | None = None) -> pd.DataFrame:
+    """Markets of the latest market_snapshots day, one coin's or all, by volume."""
+    if "market_snapshots" not in tables(src):
+        return pd.DataFrame()
     t = _t(src, "market_snapshots")
     where = sql.SQL("snapshot_date = (SELECT max(snapshot_date) FROM {})").format(t)
     params: tuple[Any, ...] = ()
@@ -109,32 +183,46 @@ def latest_markets(src: Sources, coin: str | None = None) -> pd.DataFrame:
     )
 
 
+def raw_document(src: Sources, coin: str) -> dict[str, Any] | None:
+    """The latest archived raw_assets document for a coin, as stored (batch marker left out)."""
+    if not src.mongo_uri:
+        return None
+    mongo = MongoStore(src.mongo_uri, timeout_ms=MONGO_TIMEOUT_MS)
+    try:
+        doc = mongo.collection(RAW_ASSETS).find_one(
+            {RAW_ASSETS.coin_column: coin},
+            {"_batch": 0},
+            sort=[(RAW_ASSETS.partition_column, -1)],
+        )
+    finally:
+        mongo.close()
+    return dict(doc) if doc else None
+
+
+# ---------------------------------------------------------------------------- pipeline health
+
+_PARTITION_COLUMNS = {name: ds.partition_column for name, ds in DATASETS.items()}
+
+
 def days_loaded(src: Sources) -> pd.DataFrame:
-    """(asset, day, rows) for every loaded day of every dataset."""
-    parts = []
-    for table, col in (
-        ("raw_assets", "snapshot_date"),
-        ("asset_history", "day"),
-        ("market_snapshots", "snapshot_date"),
-    ):
-        if table in tables(src):
-            frame = _read(
-                src,
-                sql.SQL(
-                    "SELECT %s AS asset, {c} AS day, count(*) AS rows FROM {t} GROUP BY {c}"
-                ).format(c=sql.Identifier(col), t=_t(src, table)),
-                (table,),
-            )
-            parts.append(frame)
-    return (
-        pd.concat(parts, ignore_index=True)
-        if parts
-        else pd.DataFrame(columns=["asset", "day", "rows"])
+    """(asset, day, rows) for every loaded day of every dataset, in one round trip."""
+    present = [(n, c) for n, c in _PARTITION_COLUMNS.items() if n in tables(src)]
+    if not present:
+        return pd.DataFrame(columns=["asset", "day", "rows"])
+    union = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT {n} AS asset, {c} AS day, count(*) AS rows FROM {t} GROUP BY {c}").format(
+            n=sql.Literal(name), c=sql.Identifier(col), t=_t(src, name)
+        )
+        for name, col in present
     )
+    return _read(src, sql.SQL("{} ORDER BY 1, 2").format(union))
 
 
 def holes(src: Sources, days: int = 365) -> pd.DataFrame:
-    """(coin, day) pairs missing from asset_history between each coin's first and last day."""
+    """(coin, day) pairs missing from asset_history between each coin's first and last loaded
+    day (within the last `days`): what `criptopipe fill-gaps` would fetch."""
+    if "asset_history" not in tables(src):
+        return pd.DataFrame(columns=["coin_id", "day"])
     t = _t(src, "asset_history")
     return _read(
         src,
@@ -149,73 +237,85 @@ def holes(src: Sources, days: int = 365) -> pd.DataFrame:
     )
 
 
-def credits_per_day(src: Sources, days: int = 31) -> pd.DataFrame:
+def last_loads(src: Sources) -> pd.DataFrame:
+    """Per dataset: when it was last fetched, the latest day it holds, and its rows."""
+    present = [(n, c) for n, c in _PARTITION_COLUMNS.items() if n in tables(src)]
+    if not present:
+        return pd.DataFrame(columns=["asset", "last_fetched", "latest_day", "rows"])
+    union = sql.SQL(" UNION ALL ").join(
+        sql.SQL(
+            "SELECT {n} AS asset, max(fetched_at) AS last_fetched, max({c}) AS latest_day, "
+            "count(*) AS rows FROM {t}"
+        ).format(n=sql.Literal(name), c=sql.Identifier(col), t=_t(src, name))
+        for name, col in present
+    )
+    return _read(src, union)
+
+
+def recent_runs(src: Sources, limit: int = 10) -> pd.DataFrame:
+    """The last fetches in the credit ledger: which run, which window, what it cost."""
+    if "credit_ledger" not in tables(src):
+        return pd.DataFrame()
+    return _read(
+        src,
+        sql.SQL(
+            "SELECT recorded_at, run_id, asset, partition_start, partition_end - 1 AS partition_last, "
+            "requests, credits, succeeded, source FROM {} ORDER BY recorded_at DESC LIMIT %s"
+        ).format(_t(src, "credit_ledger")),
+        (limit,),
+    )
+
+
+def credits_per_day(src: Sources, since: date) -> pd.DataFrame:
+    """Credits and requests spent per UTC day and asset since `since` (from the ledger)."""
     if "credit_ledger" not in tables(src):
         return pd.DataFrame(columns=["day", "asset", "requests", "credits"])
     return _read(
         src,
         sql.SQL(
-            "SELECT recorded_at::date AS day, asset, sum(requests) AS requests, "
-            "sum(credits) AS credits FROM {} WHERE recorded_at > now() - make_interval(days => %s) "
-            "GROUP BY 1, 2 ORDER BY 1, 2"
+            "SELECT (recorded_at AT TIME ZONE 'UTC')::date AS day, asset, "
+            "sum(requests)::int AS requests, sum(credits)::int AS credits FROM {} "
+            "WHERE recorded_at >= %s GROUP BY 1, 2 ORDER BY 1, 2"
         ).format(_t(src, "credit_ledger")),
-        (days,),
+        (datetime(since.year, since.month, since.day, tzinfo=timezone.utc),),
     )
-
-
-def credits_this_month(src: Sources) -> int:
-    if "credit_ledger" not in tables(src):
-        return 0
-    now = datetime.now(timezone.utc)
-    frame = _read(
-        src,
-        sql.SQL("SELECT coalesce(sum(credits), 0) AS c FROM {} WHERE recorded_at >= %s").format(
-            _t(src, "credit_ledger")
-        ),
-        (datetime(now.year, now.month, 1, tzinfo=timezone.utc),),
-    )
-    return int(frame["c"].iloc[0]) if not frame.empty else 0
-
-
-def last_loads(src: Sources) -> pd.DataFrame:
-    parts = []
-    for table in ("raw_assets", "asset_history", "market_snapshots"):
-        if table in tables(src):
-            parts.append(
-                _read(
-                    src,
-                    sql.SQL(
-                        "SELECT %s AS asset, max(fetched_at) AS last_fetched, count(*) AS rows FROM {}"
-                    ).format(_t(src, table)),
-                    (table,),
-                )
-            )
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def latest_checks(src: Sources) -> pd.DataFrame:
+    """Each check's latest verdict (failures first), from coincap.check_results."""
     if "check_results" not in tables(src):
         return pd.DataFrame()
     return _read(
         src,
         sql.SQL(
-            "SELECT DISTINCT ON (asset, check_name) asset, check_name, partition_key, passed, "
-            "severity, description, evaluated_at FROM {} ORDER BY asset, check_name, evaluated_at DESC"
+            "SELECT * FROM (SELECT DISTINCT ON (asset, check_name) asset, check_name, "
+            "partition_key, passed, severity, description, evaluated_at FROM {} "
+            "ORDER BY asset, check_name, evaluated_at DESC) latest "
+            "ORDER BY passed, asset, check_name"
         ).format(_t(src, "check_results")),
     )
 
 
-def parity(src: Sources, days: int = 7) -> pd.DataFrame:
-    """Rows in PostgreSQL vs documents in MongoDB per dataset over the last `days` loaded days."""
-    if not src.mongo_uri:
+def run_failures(src: Sources, limit: int = 10) -> pd.DataFrame:
+    """The most recent failed runs, from coincap.run_failures."""
+    if "run_failures" not in tables(src):
         return pd.DataFrame()
-    from criptopipe.storage.datasets import DATASETS
-    from criptopipe.storage.postgres import PostgresStore
-    from criptopipe.storage.slices import Slice
+    return _read(
+        src,
+        sql.SQL(
+            "SELECT failed_at, run_id, job_name, asset, partition_key, error FROM {} "
+            "ORDER BY failed_at DESC LIMIT %s"
+        ).format(_t(src, "run_failures")),
+        (limit,),
+    )
 
-    assert src.pg_url
-    pg = PostgresStore(src.pg_url, schema=src.schema)
-    mongo = MongoStore(src.mongo_uri, timeout_ms=3000)
+
+def parity(src: Sources, days: int = 7) -> pd.DataFrame:
+    """Natural keys in PostgreSQL vs MongoDB per dataset over its last `days` loaded days."""
+    if not src.mongo_uri or not src.pg_url:
+        return pd.DataFrame()
+    pg = PostgresStore(src.pg_url, schema=src.schema)  # keys() reads in read-only transactions
+    mongo = MongoStore(src.mongo_uri, timeout_ms=MONGO_TIMEOUT_MS)
     rows = []
     try:
         for name, ds in DATASETS.items():
@@ -231,26 +331,14 @@ def parity(src: Sources, days: int = 7) -> pd.DataFrame:
                     "window": slc.describe(),
                     "postgres": len(pg_keys),
                     "mongodb": len(mongo_keys),
+                    "only in postgres": len(pg_keys - mongo_keys),
+                    "only in mongodb": len(mongo_keys - pg_keys),
                     "agree": pg_keys == mongo_keys,
                 }
             )
     finally:
         mongo.close()
     return pd.DataFrame(rows)
-
-
-def raw_document(src: Sources, coin: str) -> dict[str, Any] | None:
-    """The latest archived raw_assets document for a coin, exactly as stored."""
-    if not src.mongo_uri:
-        return None
-    mongo = MongoStore(src.mongo_uri, timeout_ms=3000)
-    try:
-        doc = mongo._db["raw_assets"].find_one(
-            {"coin_id": coin}, {"_batch": 0}, sort=[("snapshot_date", -1)]
-        )
-    finally:
-        mongo.close()
-    return dict(doc) if doc else None
 
 
 def today() -> date:
