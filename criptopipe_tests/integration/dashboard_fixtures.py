@@ -2,18 +2,26 @@
 client, the assets' transform and the warehouse IO manager writing both stores, the credit
 ledger and (optionally) the data-quality checks writing coincap.check_results.
 
-Shared by the AppTest suite, the Chromium test and benchmarks/dashboard_render.py.
+Shared by the AppTest suite, the Chromium test and benchmarks/dashboard_render.py, with the
+`streamlit run` subprocess and the "page is drawn" wait the last two need.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import httpx
 import psycopg
 import pymongo
 from psycopg import sql
@@ -64,7 +72,7 @@ def load_through_pipeline(
     latest = datetime.now(timezone.utc).date() - timedelta(days=1)
     with SandboxServer(port=0, key="test", coins=max(60, len(coins) + 20)) as sb:
         resources = pipeline_resources(pg_url, schema, mongo_uri, sb.base_url, coins)
-        selection = dg.AssetSelection.assets(asset_history)
+        selection: dg.AssetSelection = dg.AssetSelection.assets(asset_history)
         if with_checks:
             selection = selection | dg.AssetSelection.checks_for_assets(asset_history)
         dg.materialize(
@@ -96,3 +104,69 @@ def throwaway_names(pg_url: str, mongo_url: str) -> Iterator[tuple[str, str]]:
             client.drop_database(name)
         finally:
             client.close()
+
+
+APP = Path(__file__).resolve().parents[2] / "criptopipe" / "dashboard" / "app.py"
+
+#: page -> (text that appears once its data is in, Plotly charts it draws)
+PAGE_MARKERS = {
+    "Market": ("BTC dominance", 0),
+    "Coin": ("Latest raw CoinCap document", 3),
+    "Exchanges": ("Largest exchange", 1),
+    "Pipeline health": ("Credits this month", 2),
+}
+
+
+@contextmanager
+def streamlit_server(loaded: Loaded, budget: str = "2500") -> Iterator[str]:
+    """`streamlit run app.py` as `make dashboard` starts it, on a free port; yields its URL."""
+    from criptopipe.devservers import free_port
+
+    port = free_port()
+    env = {**os.environ, **loaded.env(budget)}
+    env.pop("DASHBOARD_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(APP),
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("streamlit did not start within 60s")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def wait_until_drawn(browser: Any, page_name: str, timeout_ms: int = 30_000) -> None:
+    """Until the page's data is on screen and every Plotly chart has drawn (two svg layers)."""
+    marker, charts = PAGE_MARKERS[page_name]
+    browser.get_by_text(marker).first.wait_for(timeout=timeout_ms)
+    browser.wait_for_function(
+        "n => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 2 * n",
+        arg=charts,
+        timeout=timeout_ms,
+    )

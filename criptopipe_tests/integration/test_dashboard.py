@@ -172,7 +172,7 @@ def test_exchanges_page_shares_volume_by_exchange(loaded: Loaded) -> None:
         .groupby("exchange_id")["v"]
         .sum()
     )
-    top = volume.idxmax()
+    top = str(volume.idxmax())
 
     at = render("Exchanges")
     shown = metrics(at)
