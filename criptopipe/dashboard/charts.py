@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -12,64 +11,67 @@ WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 def price_history(history: pd.DataFrame, coin: str, log: bool) -> go.Figure:
     """Daily price over the window the page selected; log scale for multi-year moves."""
-    fig = px.line(
-        history.assign(price=history["price_usd"].astype(float)),
-        x="day",
-        y="price",
-        log_y=log,
-        title=f"{coin}: daily price (USD, CoinCap d1 average)",
+    fig = go.Figure(
+        go.Scatter(
+            x=history["day"],
+            y=history["price_usd"].astype(float),
+            mode="lines",
+            hovertemplate="%{x}: $%{y:,.4f}<extra></extra>",
+        )
     )
-    fig.update_layout(yaxis_title="USD" + (" (log)" if log else ""), xaxis_title=None)
+    fig.update_layout(
+        title=f"{coin}: daily price (USD, CoinCap d1 average)",
+        yaxis={"title": "USD" + (" (log)" if log else ""), "type": "log" if log else "linear"},
+    )
     return fig
 
 
 def markets_by_exchange(markets: pd.DataFrame, top: int = 20) -> go.Figure:
     """24h volume per exchange, stacked by quote currency (the `top` exchanges by volume)."""
     frame = markets.assign(volume=markets["volume_usd_24hr"].astype(float).fillna(0.0))
-    keep = frame.groupby("exchange_id")["volume"].sum().nlargest(top).index
+    keep = list(frame.groupby("exchange_id")["volume"].sum().nlargest(top).index)
     frame = frame[frame["exchange_id"].isin(keep)]
-    fig = px.bar(
-        frame,
-        x="exchange_id",
-        y="volume",
-        color="quote_symbol",
+    fig = go.Figure()
+    for quote, part in frame.groupby("quote_symbol", sort=True):
+        per = part.groupby("exchange_id")["volume"].sum()
+        fig.add_bar(x=list(per.index), y=per.to_numpy(), name=str(quote))
+    fig.update_layout(
+        barmode="stack",
         title="24h volume by exchange and quote currency (USD)",
-        category_orders={"exchange_id": list(keep)},
+        yaxis_title="USD",
+        legend_title="quote",
+        xaxis={"categoryorder": "array", "categoryarray": keep},
     )
-    fig.update_layout(xaxis_title=None, yaxis_title="USD", legend_title="quote")
     return fig
 
 
 def supply(history: pd.DataFrame, max_supply: float | None) -> go.Figure:
     """Circulating supply over time, with the coin's max supply as a ceiling when it has one."""
-    fig = px.area(
-        history.assign(supply=history["circulating_supply"].astype(float)),
-        x="day",
-        y="supply",
-        title="Circulating supply",
+    fig = go.Figure(
+        go.Scatter(
+            x=history["day"],
+            y=history["circulating_supply"].astype(float),
+            fill="tozeroy",
+            mode="lines",
+            name="circulating",
+        )
     )
     if max_supply:
         fig.add_hline(y=max_supply, line_dash="dash", annotation_text="max supply")
-    fig.update_layout(xaxis_title=None, yaxis_title=None)
+    fig.update_layout(title="Circulating supply")
     return fig
 
 
 def volume_share(share: pd.DataFrame, top: int = 15) -> go.Figure:
     """Share of volume by exchange; beyond the `top` largest, one 'other' slice."""
-    head = share.head(top)[["exchange_id", "share %"]]
-    rest = share["share %"].iloc[top:].sum()
+    names = list(share["exchange_id"].head(top))
+    values = list(share["share %"].head(top))
+    rest = float(share["share %"].iloc[top:].sum())
     if rest > 0:
-        head = pd.concat(
-            [head, pd.DataFrame({"exchange_id": ["other"], "share %": [rest]})], ignore_index=True
-        )
-    fig = px.pie(
-        head,
-        values="share %",
-        names="exchange_id",
-        hole=0.4,
-        title="Share of 24h volume across the tracked coins",
-    )
-    fig.update_traces(sort=False)
+        names.append("other")
+        values.append(rest)
+    fig = go.Figure(go.Pie(labels=names, values=values, hole=0.4, sort=False))
+    fig.update_layout(title="Share of 24h volume across the tracked coins")
     return fig
 
 

@@ -60,14 +60,24 @@ def parse_budget(raw: str | None) -> int | None:
 
 
 def _read(
-    src: Sources, query: sql.SQL | sql.Composed, params: tuple[Any, ...] = ()
+    src: Sources,
+    query: sql.SQL | sql.Composed,
+    params: tuple[Any, ...] = (),
+    needs: str | None = None,
 ) -> pd.DataFrame:
+    """The query's rows, in a read-only transaction; an empty frame when the table it `needs`
+    does not exist yet (checked on the same connection: one round trip, not two)."""
     if not src.pg_url:
         return pd.DataFrame()
     with psycopg.connect(
         src.pg_url, connect_timeout=5, options="-c TimeZone=UTC", application_name="dashboard"
     ) as conn:
         conn.read_only = True
+        if needs is not None:
+            name = sql.Identifier(src.schema, needs).as_string(conn)
+            found = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
+            if not found or found[0] is None:
+                return pd.DataFrame()
         cur = conn.execute(query, params)
         cols = [c.name for c in cur.description or []]
         return pd.DataFrame(cur.fetchall(), columns=cols)
@@ -94,8 +104,6 @@ def tables(src: Sources) -> frozenset[str]:
 
 def latest_assets(src: Sources) -> pd.DataFrame:
     """The latest raw_assets snapshot, by rank."""
-    if "raw_assets" not in tables(src):
-        return pd.DataFrame()
     t = _t(src, "raw_assets")
     return _read(
         src,
@@ -103,6 +111,7 @@ def latest_assets(src: Sources) -> pd.DataFrame:
             "SELECT * FROM {t} WHERE snapshot_date = (SELECT max(snapshot_date) FROM {t}) "
             "ORDER BY rank NULLS LAST, coin_id"
         ).format(t=t),
+        needs="raw_assets",
     )
 
 
@@ -110,8 +119,6 @@ def trends(src: Sources, days: int = 30) -> dict[str, list[float]]:
     """Each coin's last `days` daily prices, oldest first (the Market table's sparkline).
 
     Aggregated in PostgreSQL: one row per coin instead of days x coins rows to pandas."""
-    if "asset_history" not in tables(src):
-        return {}
     t = _t(src, "asset_history")
     frame = _read(
         src,
@@ -121,19 +128,19 @@ def trends(src: Sources, days: int = 30) -> dict[str, list[float]]:
             "GROUP BY coin_id"
         ).format(t=t),
         (days,),
+        needs="asset_history",
     )
     return dict(zip(frame["coin_id"], frame["prices"], strict=True)) if not frame.empty else {}
 
 
 def coins(src: Sources) -> list[str]:
     """Coins with any history, bitcoin first when present (the Coin page's default)."""
-    if "asset_history" not in tables(src):
-        return []
     frame = _read(
         src,
         sql.SQL("SELECT DISTINCT coin_id FROM {} ORDER BY coin_id").format(
             _t(src, "asset_history")
         ),
+        needs="asset_history",
     )
     ids = list(frame["coin_id"]) if not frame.empty else []
     return sorted(ids, key=lambda c: (c != "bitcoin", c))
@@ -147,27 +154,25 @@ def coin_history(src: Sources, coin: str) -> pd.DataFrame:
             "SELECT day, price_usd, circulating_supply FROM {} WHERE coin_id = %s ORDER BY day"
         ).format(_t(src, "asset_history")),
         (coin,),
+        needs="asset_history",
     )
 
 
 def coin_snapshot(src: Sources, coin: str) -> dict[str, Any] | None:
     """The coin's row in the latest raw_assets snapshot that has it (supply, max supply, rank)."""
-    if "raw_assets" not in tables(src):
-        return None
     frame = _read(
         src,
         sql.SQL("SELECT * FROM {} WHERE coin_id = %s ORDER BY snapshot_date DESC LIMIT 1").format(
             _t(src, "raw_assets")
         ),
         (coin,),
+        needs="raw_assets",
     )
     return {str(k): v for k, v in frame.iloc[0].items()} if not frame.empty else None
 
 
 def latest_markets(src: Sources, coin: str | None = None) -> pd.DataFrame:
     """Markets of the latest market_snapshots day, one coin's or all, by volume."""
-    if "market_snapshots" not in tables(src):
-        return pd.DataFrame()
     t = _t(src, "market_snapshots")
     where = sql.SQL("snapshot_date = (SELECT max(snapshot_date) FROM {})").format(t)
     params: tuple[Any, ...] = ()
@@ -180,6 +185,7 @@ def latest_markets(src: Sources, coin: str | None = None) -> pd.DataFrame:
             t, where
         ),
         params,
+        needs="market_snapshots",
     )
 
 
@@ -221,8 +227,6 @@ def days_loaded(src: Sources) -> pd.DataFrame:
 def holes(src: Sources, days: int = 365) -> pd.DataFrame:
     """(coin, day) pairs missing from asset_history between each coin's first and last loaded
     day (within the last `days`): what `criptopipe fill-gaps` would fetch."""
-    if "asset_history" not in tables(src):
-        return pd.DataFrame(columns=["coin_id", "day"])
     t = _t(src, "asset_history")
     return _read(
         src,
@@ -234,6 +238,7 @@ def holes(src: Sources, days: int = 365) -> pd.DataFrame:
             "ORDER BY 1, 2"
         ).format(t=t),
         (days,),
+        needs="asset_history",
     )
 
 
@@ -254,8 +259,6 @@ def last_loads(src: Sources) -> pd.DataFrame:
 
 def recent_runs(src: Sources, limit: int = 10) -> pd.DataFrame:
     """The last fetches in the credit ledger: which run, which window, what it cost."""
-    if "credit_ledger" not in tables(src):
-        return pd.DataFrame()
     return _read(
         src,
         sql.SQL(
@@ -263,13 +266,12 @@ def recent_runs(src: Sources, limit: int = 10) -> pd.DataFrame:
             "requests, credits, succeeded, source FROM {} ORDER BY recorded_at DESC LIMIT %s"
         ).format(_t(src, "credit_ledger")),
         (limit,),
+        needs="credit_ledger",
     )
 
 
 def credits_per_day(src: Sources, since: date) -> pd.DataFrame:
     """Credits and requests spent per UTC day and asset since `since` (from the ledger)."""
-    if "credit_ledger" not in tables(src):
-        return pd.DataFrame(columns=["day", "asset", "requests", "credits"])
     return _read(
         src,
         sql.SQL(
@@ -278,13 +280,12 @@ def credits_per_day(src: Sources, since: date) -> pd.DataFrame:
             "WHERE recorded_at >= %s GROUP BY 1, 2 ORDER BY 1, 2"
         ).format(_t(src, "credit_ledger")),
         (datetime(since.year, since.month, since.day, tzinfo=timezone.utc),),
+        needs="credit_ledger",
     )
 
 
 def latest_checks(src: Sources) -> pd.DataFrame:
     """Each check's latest verdict (failures first), from coincap.check_results."""
-    if "check_results" not in tables(src):
-        return pd.DataFrame()
     return _read(
         src,
         sql.SQL(
@@ -293,13 +294,12 @@ def latest_checks(src: Sources) -> pd.DataFrame:
             "ORDER BY asset, check_name, evaluated_at DESC) latest "
             "ORDER BY passed, asset, check_name"
         ).format(_t(src, "check_results")),
+        needs="check_results",
     )
 
 
 def run_failures(src: Sources, limit: int = 10) -> pd.DataFrame:
     """The most recent failed runs, from coincap.run_failures."""
-    if "run_failures" not in tables(src):
-        return pd.DataFrame()
     return _read(
         src,
         sql.SQL(
@@ -307,22 +307,21 @@ def run_failures(src: Sources, limit: int = 10) -> pd.DataFrame:
             "ORDER BY failed_at DESC LIMIT %s"
         ).format(_t(src, "run_failures")),
         (limit,),
+        needs="run_failures",
     )
 
 
-def parity(src: Sources, days: int = 7) -> pd.DataFrame:
-    """Natural keys in PostgreSQL vs MongoDB per dataset over its last `days` loaded days."""
-    if not src.mongo_uri or not src.pg_url:
+def parity(src: Sources, latest: tuple[tuple[str, date], ...], days: int = 7) -> pd.DataFrame:
+    """Natural keys in PostgreSQL vs MongoDB per dataset over the `days` up to its latest loaded
+    day (`latest`: (dataset, day) pairs, from days_loaded, so the tables are not scanned again)."""
+    if not src.mongo_uri or not src.pg_url or not latest:
         return pd.DataFrame()
     pg = PostgresStore(src.pg_url, schema=src.schema)  # keys() reads in read-only transactions
     mongo = MongoStore(src.mongo_uri, timeout_ms=MONGO_TIMEOUT_MS)
     rows = []
     try:
-        for name, ds in DATASETS.items():
-            loaded = pg.days_loaded(ds)
-            if not loaded:
-                continue
-            last = loaded[-1][0]
+        for name, last in latest:
+            ds = DATASETS[name]
             slc = Slice(last - timedelta(days=days - 1), last + timedelta(days=1))
             pg_keys, mongo_keys = pg.keys(ds, slc), mongo.keys(ds, slc)
             rows.append(

@@ -199,7 +199,8 @@ def pipeline_health() -> None:
     st.plotly_chart(charts.credits_vs_budget(burn, src.budget), width="stretch")
 
     st.subheader("PostgreSQL / MongoDB parity (last 7 loaded days)")
-    _table_or(cached("parity"), "MONGODB_URI is not set: parity cannot be checked.")
+    latest = tuple((str(asset), day) for asset, day in loaded.groupby("asset")["day"].max().items())
+    _table_or(cached("parity", latest), "MONGODB_URI is not set: parity cannot be checked.")
 
     st.subheader("Latest check results")
     _table_or(cached("latest_checks"), "No checks recorded yet.")
