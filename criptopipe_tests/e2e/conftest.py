@@ -5,7 +5,6 @@ the real servers, the sandbox and a Postgres-backed Dagster instance (the top-le
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from criptopipe.sandbox import SandboxServer
+from criptopipe_tests.e2e.dagster_ui import instance_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,20 +80,9 @@ def project(
     sandbox.reset()
     sandbox.set_faults({})
     home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    pg = urlsplit(servers["postgres"])
-    dagster_db = urlsplit(servers.get("postgres_dagster", servers["postgres"])).path.lstrip("/")
     mongo_uri = with_database(servers["mongo"], mongo_db)
     env = {
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_ARTIFACTS_DIR": str(home / "artifacts"),
-        "DAGSTER_COMPUTE_LOGS_DIR": str(home / "logs"),
-        "DAGSTER_PG_HOST": pg.hostname or "127.0.0.1",
-        "DAGSTER_PG_PORT": str(pg.port or 5432),
-        "DAGSTER_PG_USER": pg.username or "postgres",
-        "DAGSTER_PG_PASSWORD": pg.password or "",
-        "DAGSTER_PG_DB": dagster_db,
+        **instance_env(servers, home, ROOT / "dagster.yaml"),
         "DATABASE_URL": servers["postgres"],
         "MONGODB_URI": mongo_uri,
         "CRIPTOPIPE_PG_SCHEMA": pg_schema,
