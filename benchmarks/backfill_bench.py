@@ -107,7 +107,7 @@ def _resources() -> dict:  # type: ignore[type-arg]
 def child_dagster(args: dict, single_run: bool) -> dict:  # type: ignore[type-arg]
     import dagster as dg
 
-    from criptopipe.assets.coincap import asset_history
+    from criptopipe.defs.assets.coincap import asset_history
 
     instance = dg.DagsterInstance.get()
     first = date.fromisoformat(args["first"])
@@ -209,9 +209,9 @@ def main() -> int:
     p.add_argument("--rows", type=int, default=1_000_000, help="rows for --memory")
     a = p.parse_args()
 
-    from criptopipe.coincap.credits import credits_for
-    from criptopipe.devservers import throwaway_servers
-    from criptopipe.sandbox import SandboxServer
+    from criptopipe.local.servers import throwaway_servers
+    from criptopipe.sources.coincap.credits import credits_for
+    from criptopipe.sources.coincap.sandbox import SandboxServer
 
     with ExitStack() as stack:
         tmp = Path(tempfile.mkdtemp(prefix="criptopipe-bench-"))

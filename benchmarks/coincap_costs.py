@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 
 from pydantic import SecretStr
 
-from criptopipe.coincap import ClientSettings, CoinCapClient
-from criptopipe.sandbox import SandboxServer
+from criptopipe.sources.coincap import ClientSettings, CoinCapClient
+from criptopipe.sources.coincap.sandbox import SandboxServer
 
 
 async def _measure(sb: SandboxServer) -> list[tuple[str, int, int, int]]:

@@ -34,16 +34,16 @@ def main() -> int:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from criptopipe.devservers import throwaway_servers
-    from criptopipe.sandbox import SandboxServer
-    from criptopipe_tests.e2e.browser import page
-    from criptopipe_tests.integration.dashboard_fixtures import (
+    from criptopipe.local.servers import throwaway_servers
+    from criptopipe.sources.coincap.sandbox import SandboxServer
+    from criptopipe_tests.dashboard.fixtures import (
         APP,
         PAGE_MARKERS,
         load_through_pipeline,
         streamlit_server,
         wait_until_drawn,
     )
+    from criptopipe_tests.e2e.browser import page
 
     with ExitStack() as stack:
         tmp = Path(tempfile.mkdtemp(prefix="criptopipe-dash-"))

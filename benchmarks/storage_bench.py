@@ -42,7 +42,7 @@ def main() -> int:
     import psycopg
     import pymongo
 
-    from criptopipe.devservers import find_pg_bin, throwaway_servers
+    from criptopipe.local.servers import find_pg_bin, throwaway_servers
     from criptopipe.storage.datasets import ASSET_HISTORY
     from criptopipe.storage.mongo import MongoStore
     from criptopipe.storage.postgres import PostgresStore

@@ -15,9 +15,9 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from criptopipe import localenv
 from criptopipe import settings as names
-from criptopipe.devservers import DevServerError
+from criptopipe.local import env as localenv
+from criptopipe.local.servers import DevServerError
 
 BANNER = "=" * 78
 
@@ -226,8 +226,8 @@ def _env_value(name: str) -> str | None:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Print requests and credits a materialization will cost, before any call."""
-    from criptopipe import planner
-    from criptopipe.ingest import SnapshotSource, snapshot_source
+    from criptopipe.pipeline import planner
+    from criptopipe.pipeline.ingest import SnapshotSource, snapshot_source
 
     first, end = _window(args)
     coins = [c for c in (args.coins or _env_value(names.COINS) or "").split(",") if c.strip()]
@@ -291,7 +291,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Rebuild PostgreSQL tables from the MongoDB raw archive: zero API calls."""
-    from criptopipe.replay import replay
+    from criptopipe.pipeline.replay import replay
     from criptopipe.storage.datasets import DATASETS
     from criptopipe.storage.mongo import MongoStore
     from criptopipe.storage.postgres import PostgresStore

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import dagster as dg
 
-from criptopipe.assets import coincap_assets
-from criptopipe.checks import coincap_checks
-from criptopipe.io_managers import WarehouseIOManager
-from criptopipe.jobs import jobs
-from criptopipe.resources import (
+from criptopipe.defs.assets import coincap_assets
+from criptopipe.defs.checks import coincap_checks
+from criptopipe.defs.io_manager import WarehouseIOManager
+from criptopipe.defs.jobs import jobs
+from criptopipe.defs.resources import (
     CoinCapResource,
     CoinUniverseResource,
     MongoResource,
     PostgresResource,
 )
-from criptopipe.schedules import schedules
-from criptopipe.sensors import sensors
+from criptopipe.defs.schedules import schedules
+from criptopipe.defs.sensors import sensors
 
 postgres = PostgresResource()
 mongo = MongoResource()

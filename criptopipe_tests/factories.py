@@ -46,8 +46,8 @@ def pipeline_resources(
     pg_url: str, schema: str, mongo_uri: str, base_url: str, coins: list[str]
 ) -> dict[str, Any]:
     """The Definitions' resources, pointed at the test servers and a sandbox."""
-    from criptopipe.io_managers import WarehouseIOManager
-    from criptopipe.resources import (
+    from criptopipe.defs.io_manager import WarehouseIOManager
+    from criptopipe.defs.resources import (
         CoinCapResource,
         CoinUniverseResource,
         MongoResource,

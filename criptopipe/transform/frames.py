@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from criptopipe.coincap.models import Asset, HistoryPoint, Market
+from criptopipe.sources.coincap.models import Asset, HistoryPoint, Market
 from criptopipe.storage.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS, Dataset
 
 ARCHIVE_COLUMNS = ("record", "request_path")

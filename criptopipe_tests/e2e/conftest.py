@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from criptopipe.sandbox import SandboxServer
+from criptopipe.sources.coincap.sandbox import SandboxServer
 from criptopipe_tests.e2e.dagster_ui import instance_env
 
 ROOT = Path(__file__).resolve().parents[2]

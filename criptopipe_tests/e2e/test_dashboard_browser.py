@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from criptopipe_tests.e2e.browser import page, shot_path
-from criptopipe_tests.integration.dashboard_fixtures import (
+from criptopipe_tests.dashboard.fixtures import (
     COINS,
     PAGE_MARKERS,
     load_through_pipeline,
@@ -15,6 +14,7 @@ from criptopipe_tests.integration.dashboard_fixtures import (
     streamlit_server,
     wait_until_drawn,
 )
+from criptopipe_tests.e2e.browser import page, shot_path
 
 
 def test_every_page_renders_in_chromium(

@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from criptopipe.devservers import free_port
-from criptopipe.sandbox import SandboxServer
+from criptopipe.local.servers import free_port
+from criptopipe.sources.coincap.sandbox import SandboxServer
 from criptopipe_tests.e2e import dagster_ui as ui
 from criptopipe_tests.e2e.browser import ROOT, page, shot_path
 

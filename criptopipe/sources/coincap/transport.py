@@ -1,0 +1,316 @@
+"""The HTTP transport: one keep-alive httpx client, retries, rate limit, metering, redaction.
+
+Endpoints live in `client.py`; everything about *how* a call is made lives here:
+- retries with exponential backoff and full jitter on 429, 5xx, timeouts, dropped connections
+  and truncated or unparseable bodies, honouring `Retry-After` (seconds or an HTTP date),
+  bounded by `max_attempts` and `max_retry_seconds`; never on 400/401/404;
+- one sliding-window rate limiter per client (v3: 600 calls/minute) shared by all concurrent
+  calls, and a semaphore bounding calls in flight;
+- a meter of calls, response bytes and v3 credits, readable at any time;
+- the key travels only in the Authorization header and is scrubbed from every message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+
+from criptopipe.sources.coincap.credits import credits_for
+from criptopipe.sources.coincap.errors import (
+    AuthError,
+    BadRequestError,
+    CoinCapTransportError,
+    MalformedResponseError,
+    MissingApiKeyError,
+    NotFoundError,
+    RetriesExhaustedError,
+)
+from criptopipe.sources.coincap.settings import COINCAP_HOSTS, ClientSettings
+
+log = logging.getLogger("criptopipe.sources.coincap")
+T = TypeVar("T")
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: a shape error may be a one-off glitch; it is retried at most this many times
+MALFORMED_RETRIES = 2
+
+
+@dataclass(frozen=True)
+class MeterSnapshot:
+    calls: int = 0
+    bytes: int = 0
+    credits: int = 0
+
+    def __sub__(self, other: MeterSnapshot) -> MeterSnapshot:
+        return MeterSnapshot(
+            self.calls - other.calls, self.bytes - other.bytes, self.credits - other.credits
+        )
+
+    def __add__(self, other: MeterSnapshot) -> MeterSnapshot:
+        return MeterSnapshot(
+            self.calls + other.calls, self.bytes + other.bytes, self.credits + other.credits
+        )
+
+
+class Meter:
+    """Calls, decompressed response bytes and v3 credits of every response received."""
+
+    def __init__(self) -> None:
+        self._calls = self._bytes = self._credits = 0
+
+    def add(self, body_bytes: int) -> None:
+        self._calls += 1
+        self._bytes += body_bytes
+        self._credits += credits_for(body_bytes)
+
+    def snapshot(self) -> MeterSnapshot:
+        return MeterSnapshot(self._calls, self._bytes, self._credits)
+
+
+class RateLimiter:
+    """At most `per_minute` calls in any 60-second window (a sliding log), shared by all tasks."""
+
+    WINDOW = 60.0
+    MARGIN = 0.05  # the server sees a call a little after we send it
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._sent: deque[float] = deque()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                while self._sent and now - self._sent[0] >= self.WINDOW + self.MARGIN:
+                    self._sent.popleft()
+                if len(self._sent) < self.per_minute:
+                    self._sent.append(now)
+                    return
+                wait = self._sent[0] + self.WINDOW + self.MARGIN - now
+                log.debug("rate limit: waiting %.2fs for a slot", wait)
+                await asyncio.sleep(wait)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def error_message(body: bytes) -> str:
+    """CoinCap's message from whatever error body came back, cut short."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return (text[:200] or "(empty body)").replace("\n", " ")
+    if isinstance(data, dict):
+        for key in ("error", "message"):
+            if isinstance(data.get(key), str):
+                return str(data[key])[:300]
+        inner = data.get("data")
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])[:300]
+    return text[:200]
+
+
+class _Retry(Exception):
+    def __init__(self, reason: str, wait: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.wait = reason, wait
+
+
+class Transport:
+    def __init__(self, settings: ClientSettings) -> None:
+        self.settings = settings
+        self._key = settings.key()
+        host = urlsplit(settings.base_url).hostname or ""
+        if self._key is None and host in COINCAP_HOSTS:
+            raise MissingApiKeyError(settings.base_url)
+        headers = {"Accept": "application/json", "Accept-Encoding": "gzip"}
+        if self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
+        self._http = httpx.AsyncClient(
+            base_url=settings.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s),
+            limits=httpx.Limits(
+                max_connections=settings.max_in_flight,
+                max_keepalive_connections=settings.max_in_flight,
+            ),
+            follow_redirects=False,
+        )
+        self.meter = Meter()
+        self.limiter = RateLimiter(settings.calls_per_minute)
+        self._in_flight = asyncio.Semaphore(settings.max_in_flight)
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={self.settings.base_url!r}, key={'***' if self._key else None})"
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key else text
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @staticmethod
+    def source_path(path: str, params: Mapping[str, Any] | None) -> str:
+        query = urlencode({k: v for k, v in (params or {}).items() if v is not None})
+        return f"{path}?{query}" if query else path
+
+    def _backoff(self, attempt: int) -> float:
+        cap = min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2 ** (attempt - 1))
+        return random.uniform(0, cap)
+
+    async def get(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None,
+        parse: Callable[[Any, str], T],
+        slug: str | None = None,
+    ) -> T:
+        """GET `path`, parse the JSON body with `parse(body, source_path)`; retry what may pass."""
+        source = self.source_path(path, params)
+        route = f"GET {source}"
+        started = time.monotonic()
+        attempt = malformed = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._once(path, params, parse, source, route, slug)
+            except MalformedResponseError as exc:
+                malformed += 1
+                if malformed > MALFORMED_RETRIES or attempt >= self.settings.max_attempts:
+                    raise
+                retry = _Retry(str(exc))
+            except _Retry as exc:
+                retry = exc
+            elapsed = time.monotonic() - started
+            wait = retry.wait if retry.wait is not None else self._backoff(attempt)
+            if (
+                attempt >= self.settings.max_attempts
+                or elapsed + wait > self.settings.max_retry_seconds
+            ):
+                raise RetriesExhaustedError(
+                    route, attempt, elapsed, self.redact(retry.reason)
+                ) from None
+            log.warning(
+                "CoinCap %s: %s; retry %d/%d in %.1fs",
+                route,
+                self.redact(retry.reason),
+                attempt,
+                self.settings.max_attempts - 1,
+                wait,
+            )
+            await asyncio.sleep(wait)
+
+    async def _read(self, resp: httpx.Response) -> bytes:
+        """The decompressed body, metered. A body cut short is metered at its declared length
+        (what the server sent and bills) and retried."""
+        try:
+            body = await resp.aread()
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.TimeoutException) as exc:
+            declared = resp.headers.get("Content-Length", "")
+            encoded = "Content-Encoding" in resp.headers
+            self.meter.add(int(declared) if declared.isdigit() and not encoded else 0)
+            raise _Retry(
+                f"HTTP {resp.status_code} body truncated after the headers "
+                f"({type(exc).__name__}: {self.redact(str(exc))})"
+            ) from None
+        except httpx.DecodingError as exc:
+            self.meter.add(0)
+            raise _Retry(f"could not decompress the body ({self.redact(str(exc))})") from None
+        self.meter.add(len(body))
+        return body
+
+    async def _once(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None,
+        parse: Callable[[Any, str], T],
+        source: str,
+        route: str,
+        slug: str | None,
+    ) -> T:
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        async with self._in_flight:
+            await self.limiter.acquire()
+            sent = time.monotonic()
+            try:
+                async with self._http.stream("GET", path, params=clean) as resp:
+                    body = await self._read(resp)
+            except _Retry:
+                raise
+            except httpx.TimeoutException as exc:
+                raise _Retry(f"timed out ({type(exc).__name__})") from None
+            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                raise _Retry(f"connection dropped ({self.redact(str(exc))})") from None
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+                raise CoinCapTransportError(
+                    f"cannot call {route}: {self.redact(str(exc))} (check COINCAP_BASE_URL)",
+                    retryable=False,
+                ) from None
+            except httpx.TransportError as exc:
+                raise _Retry(
+                    f"transport error {type(exc).__name__}: {self.redact(str(exc))}"
+                ) from None
+        log.debug(
+            "CoinCap %s -> %d, %d bytes, %.0f ms",
+            route,
+            resp.status_code,
+            len(body),
+            (time.monotonic() - sent) * 1000,
+        )
+        status = resp.status_code
+        if status == 200:
+            try:
+                data = json.loads(body)
+            except ValueError:
+                raise _Retry(
+                    f"body is not valid JSON ({len(body)} bytes, truncated or malformed)"
+                ) from None
+            return parse(data, source)
+        detail = self.redact(error_message(body))
+        if status in RETRY_STATUSES:
+            raise _Retry(
+                f"HTTP {status}: {detail}", parse_retry_after(resp.headers.get("Retry-After"))
+            )
+        if status == 401:
+            raise AuthError(route, detail)
+        if status == 404:
+            raise NotFoundError(route, slug, detail)
+        if status == 400:
+            raise BadRequestError(route, detail)
+        if status >= 500:
+            raise _Retry(f"HTTP {status}: {detail}")
+        raise CoinCapTransportError(
+            f"CoinCap answered HTTP {status} on {route}: {detail}", retryable=False
+        )
+
+
+__all__ = ["Meter", "MeterSnapshot", "RateLimiter", "Transport", "CoinCapTransportError"]

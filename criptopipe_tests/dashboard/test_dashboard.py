@@ -1,0 +1,273 @@
+"""The dashboard rendered by Streamlit's own AppTest against real PostgreSQL and MongoDB holding
+data loaded through the pipeline (sandbox -> client -> transform -> IO manager -> both stores),
+and against empty stores. Each page's numbers are checked against the tables themselves."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+from psycopg import sql
+from streamlit.testing.v1 import AppTest
+
+from criptopipe.dashboard import queries
+from criptopipe.dashboard.data import money
+from criptopipe.storage.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS
+from criptopipe.storage.postgres import PostgresStore
+from criptopipe.storage.slices import Slice
+from criptopipe_tests.dashboard.fixtures import (
+    COINS,
+    Loaded,
+    load_through_pipeline,
+    mongo_uri_for,
+    throwaway_names,
+)
+
+APP = str(Path(__file__).resolve().parents[2] / "criptopipe" / "dashboard" / "app.py")
+DAYS = 40
+
+
+@pytest.fixture(scope="module")
+def loaded_data(pg_url: str, mongo_url: str) -> Iterator[Loaded]:
+    """40 days x 5 coins, loaded once for the module (the pages only read)."""
+    with throwaway_names(pg_url, mongo_url) as (schema, mongo_uri):
+        yield load_through_pipeline(pg_url, schema, mongo_uri, COINS, DAYS)
+
+
+@pytest.fixture
+def loaded(loaded_data: Loaded, monkeypatch: pytest.MonkeyPatch) -> Loaded:
+    for key, value in loaded_data.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("DASHBOARD_DATABASE_URL", raising=False)
+    return loaded_data
+
+
+def render(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["page"] = page
+    at.run()
+    assert not at.exception, at.exception
+    assert at.sidebar.radio[0].value == page
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def figures(at: AppTest) -> list[dict[str, Any]]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def values(trace_field: Any) -> list[Any]:
+    """A trace's x/y as a list: Plotly sends numeric arrays as base64 typed arrays."""
+    if isinstance(trace_field, dict) and "bdata" in trace_field:
+        return list(np.frombuffer(base64.b64decode(trace_field["bdata"]), trace_field["dtype"]))
+    return list(trace_field)
+
+
+def frames(at: AppTest) -> list[Any]:
+    return [d.value for d in at.dataframe]
+
+
+def captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.caption]
+
+
+def store(loaded: Loaded) -> PostgresStore:
+    return PostgresStore(loaded.pg_url, schema=loaded.schema)
+
+
+def test_market_page_shows_the_numbers_in_the_tables(loaded: Loaded) -> None:
+    assets = store(loaded).read_slice(RAW_ASSETS, Slice.days(loaded.latest, loaded.latest))
+    cap = sum(assets["market_cap_usd"], Decimal(0))
+    btc = assets.loc[assets["coin_id"] == "bitcoin", "market_cap_usd"].item()
+    change = (
+        sum(
+            (
+                m * c
+                for m, c in zip(
+                    assets["market_cap_usd"], assets["change_percent_24hr"], strict=True
+                )
+            ),
+            Decimal(0),
+        )
+        / cap
+    )
+
+    at = render("Market")
+    shown = metrics(at)
+    assert shown["Coins tracked"] == "5"
+    assert shown["BTC dominance"] == f"{float(btc / cap * 100):.1f}%"
+    assert shown["Market cap (tracked coins)"] == money(cap)
+    assert shown["24h change (cap-weighted)"] == f"{float(change):+.2f}%"
+
+    gainers, losers, table = frames(at)
+    by_change = assets.sort_values("change_percent_24hr")
+    up = by_change[by_change["change_percent_24hr"] > 0]
+    down = by_change[by_change["change_percent_24hr"] < 0]
+    assert list(gainers["symbol"]) == list(up["symbol"][::-1][:5])
+    assert list(losers["symbol"]) == list(down["symbol"][:5])
+    assert list(table["symbol"]) == list(assets.sort_values("rank")["symbol"])
+    assert list(table["price"]) == [float(p) for p in assets.sort_values("rank")["price_usd"]]
+    history = store(loaded).read_slice(
+        ASSET_HISTORY, Slice.days(loaded.latest - timedelta(days=29), loaded.latest)
+    )
+    btc_row = table[table["symbol"] == "BTC"].iloc[0]
+    btc_prices = history[history["coin_id"] == "bitcoin"].sort_values("day")["price_usd"]
+    assert list(btc_row["trend"]) == [float(p) for p in btc_prices] and len(btc_prices) == 30
+
+
+def test_coin_page_history_range_log_markets_supply_and_raw_document(loaded: Loaded) -> None:
+    history = store(loaded).read_slice(
+        ASSET_HISTORY, Slice.days(loaded.latest - timedelta(days=DAYS), loaded.latest)
+    )
+    btc = history[history["coin_id"] == "bitcoin"].sort_values("day")
+    snap = store(loaded).read_slice(RAW_ASSETS, Slice.days(loaded.latest, loaded.latest))
+    btc_snap = snap[snap["coin_id"] == "bitcoin"].iloc[0]
+
+    at = render("Coin")
+    assert at.selectbox[0].value == "bitcoin"
+    shown = metrics(at)
+    assert shown["Days loaded"] == str(DAYS)
+    assert shown[f"Price on {loaded.latest}"] == money(btc["price_usd"].iloc[-1])
+    assert shown["Circulating supply"] == money(btc_snap["supply"]).removeprefix("$")
+    price, markets, supply = figures(at)
+    assert len(price["data"][0]["x"]) == DAYS  # "1 year" holds all 40 loaded days
+    assert price["layout"]["yaxis"].get("type") != "log"
+    btc_markets = store(loaded).read_slice(
+        MARKET_SNAPSHOTS, Slice.days(loaded.latest, loaded.latest, coins=["bitcoin"])
+    )
+    quotes = {t["name"] for t in markets["data"]}
+    assert quotes <= set(btc_markets["quote_symbol"]) and quotes
+    raw = json.loads(at.json[0].value)
+    assert raw["record"]["id"] == "bitcoin" and raw["record"]["name"] == btc_snap["name"]
+    assert raw["request_path"].startswith("/assets")
+
+    at.main.radio[0].set_value("30 days").run()
+    at.toggle[0].set_value(True).run()
+    assert not at.exception
+    price = figures(at)[0]
+    assert len(price["data"][0]["x"]) == 30
+    assert price["layout"]["yaxis"]["type"] == "log"
+
+    at.selectbox[0].set_value("ethereum").run()
+    eth = history[history["coin_id"] == "ethereum"].sort_values("day")
+    assert metrics(at)[f"Price on {loaded.latest}"] == money(eth["price_usd"].iloc[-1])
+    assert json.loads(at.json[0].value)["record"]["id"] == "ethereum"
+
+
+def test_exchanges_page_shares_volume_by_exchange(loaded: Loaded) -> None:
+    markets = store(loaded).read_slice(MARKET_SNAPSHOTS, Slice.days(loaded.latest, loaded.latest))
+    volume = (
+        markets.assign(v=markets["volume_usd_24hr"].astype(float).fillna(0.0))
+        .groupby("exchange_id")["v"]
+        .sum()
+    )
+    top = str(volume.idxmax())
+
+    at = render("Exchanges")
+    shown = metrics(at)
+    assert shown["Exchanges"] == str(markets["exchange_id"].nunique())
+    assert shown["Markets"] == f"{len(markets):,}"
+    assert shown["Largest exchange"] == f"{top} ({volume[top] / volume.sum() * 100:.1f}%)"
+    shares = frames(at)[0]
+    assert abs(shares["share %"].sum() - 100) < 1e-6
+    assert shares["exchange_id"].iloc[0] == top
+
+
+def test_pipeline_health_page(loaded: Loaded) -> None:
+    with psycopg.connect(loaded.pg_url) as conn:
+        month = datetime.now(timezone.utc).replace(day=1, hour=0, minute=0, second=0)
+        row = conn.execute(
+            sql.SQL("SELECT sum(credits) FROM {}.credit_ledger WHERE recorded_at >= %s").format(
+                sql.Identifier(loaded.schema)
+            ),
+            (month,),
+        ).fetchone()
+    spent = int(row[0]) if row and row[0] else 0
+    history = store(loaded).read_slice(
+        ASSET_HISTORY, Slice.days(loaded.latest - timedelta(days=DAYS), loaded.latest)
+    )
+    missing = 0
+    for _, days in history.groupby("coin_id")["day"]:
+        missing += (max(days) - min(days)).days + 1 - len(days)
+
+    at = render("Pipeline health")
+    shown = metrics(at)
+    assert spent > 0
+    assert shown["Credits this month"] == f"{spent:,} / 2,500"
+    assert shown["Days of history"] == str(DAYS)
+    assert shown["Missing (coin, day) pairs"] == str(missing)
+    calendar, credits = figures(at)
+    assert [t["type"] for t in calendar["data"]] == ["heatmap"] * 3
+    assert sum(values(credits["data"][0]["y"])) == spent  # bars: credits per day this month
+    tables = frames(at)
+    parity = next(t for t in tables if "agree" in t.columns)
+    assert parity["agree"].all()
+    assert set(parity["dataset"]) == {"raw_assets", "asset_history", "market_snapshots"}
+    assert (parity["postgres"] == parity["mongodb"]).all() and (parity["postgres"] > 0).all()
+    loads = next(t for t in tables if "last_fetched" in t.columns)
+    assert dict(zip(loads["asset"], loads["latest_day"], strict=True)) == {
+        name: loaded.latest for name in ("raw_assets", "asset_history", "market_snapshots")
+    }
+    runs = next(t for t in tables if "run_id" in t.columns and "credits" in t.columns)
+    assert runs["credits"].sum() == spent and runs["succeeded"].all()
+    checks = next(t for t in tables if "check_name" in t.columns)
+    assert {"no_duplicate_keys", "stores_agree", "valid_prices"} <= set(checks["check_name"])
+    assert "No failed runs recorded." in captions(at)
+
+
+def test_pipeline_health_without_checks_says_none_recorded(
+    pg_url: str, pg_schema: str, mongo_url: str, mongo_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = load_through_pipeline(
+        pg_url, pg_schema, mongo_uri_for(mongo_url, mongo_db), COINS[:2], 3, with_checks=False
+    )
+    for key, value in data.env().items():
+        monkeypatch.setenv(key, value)
+    at = render("Pipeline health")
+    assert metrics(at)["Days of history"] == "3"
+    assert "No checks recorded yet." in captions(at)
+
+
+def test_reads_are_read_only_and_dashboard_url_wins(
+    loaded: Loaded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = queries.Sources.from_env()
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        queries._read(
+            src,
+            sql.SQL("DELETE FROM {}.raw_assets").format(sql.Identifier(loaded.schema)),
+        )
+    assert len(queries.latest_assets(src)) == len(COINS)
+    monkeypatch.setenv("DASHBOARD_DATABASE_URL", "postgresql://dashboard@127.0.0.1:1/x")
+    assert queries.Sources.from_env().pg_url == "postgresql://dashboard@127.0.0.1:1/x"
+    monkeypatch.setenv("COINCAP_CREDIT_BUDGET", "off")
+    assert queries.Sources.from_env().budget is None
+
+
+@pytest.mark.parametrize("page", ["Market", "Coin", "Exchanges", "Pipeline health"])
+def test_empty_database_says_how_to_load(
+    pg_url: str,
+    pg_schema: str,
+    mongo_url: str,
+    mongo_db: str,
+    monkeypatch: pytest.MonkeyPatch,
+    page: str,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    monkeypatch.setenv("CRIPTOPIPE_PG_SCHEMA", pg_schema)
+    monkeypatch.setenv("MONGODB_URI", mongo_uri_for(mongo_url, mongo_db))
+    monkeypatch.delenv("DASHBOARD_DATABASE_URL", raising=False)
+    at = render(page)
+    assert any("make run" in i.value for i in at.info)
+    assert not at.get("plotly_chart") and not at.metric

@@ -1,0 +1,283 @@
+"""The schedule and the sensors through Dagster's own evaluation, as the daemon runs them:
+schedule ticks, sensor ticks with cursors against a real instance, the run requests validated
+against the job and then executed on the real servers and the sandbox, and a run that really
+failed handed to the failure sensor (with a webhook receiver on a local port)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import dagster as dg
+import psycopg
+import pytest
+from psycopg import sql
+
+from criptopipe.definitions import defs
+from criptopipe.defs.assets import coincap_assets
+from criptopipe.defs.assets.coincap import asset_history, raw_assets
+from criptopipe.defs.checks import quality_checks
+from criptopipe.defs.jobs import history_job
+from criptopipe.defs.resources import (
+    CoinUniverseResource,
+)
+from criptopipe.defs.sensors import CoinCursor, freshness_sensor, new_coin_sensor, run_failure_alert
+from criptopipe.local.servers import free_port
+from criptopipe.storage import ops_log
+
+DAY = "2024-03-05"
+
+
+def _yesterday() -> date:
+    return datetime.now(timezone.utc).date() - timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("tick", "partition"),
+    [
+        (datetime(2026, 11, 23, 0, 30, tzinfo=timezone.utc), "2026-11-22"),
+        (datetime(2027, 1, 1, 0, 30, tzinfo=timezone.utc), "2026-12-31"),
+    ],
+)
+def test_daily_schedule_requests_the_day_that_just_closed(tick: datetime, partition: str) -> None:
+    schedule = defs.get_schedule_def("daily_schedule")
+    assert schedule.cron_schedule == "30 0 * * *" and schedule.execution_timezone == "UTC"
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED  # ships off
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=tick,
+            repository_def=defs.get_repository_def(),
+        )
+        (request,) = schedule.evaluate_tick(context).run_requests or []
+    assert request.partition_key == partition
+    job = defs.resolve_job_def("daily_job")
+    assert job.asset_layer.selected_asset_keys == {a.key for a in coincap_assets}
+    assert dg.validate_run_config(job, request.run_config) is not None
+
+
+def test_new_coin_sensor_backfills_only_new_coins_once(
+    resources: dict[str, Any], pg_url: str, pg_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRIPTOPIPE_NEW_COIN_LOOKBACK_DAYS", "3")
+    postgres = resources["postgres"]
+    with dg.instance_for_test() as instance:
+
+        def tick(cursor: str | None) -> dg.SensorResult | dg.SkipReason:
+            ctx = dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources={"postgres": postgres}
+            )
+            return new_coin_sensor(ctx)  # type: ignore[return-value]
+
+        def snapshot(coins: list[str]) -> None:
+            dg.materialize(
+                [raw_assets],
+                partition_key=str(_yesterday()),
+                instance=instance,
+                resources={**resources, "universe": CoinUniverseResource(coins=coins)},
+            )
+
+        assert isinstance(tick(None), dg.SkipReason)  # raw_assets never materialized
+
+        snapshot(["bitcoin", "ethereum"])
+        learned = tick(None)
+        assert isinstance(learned, dg.SensorResult) and not learned.run_requests
+        assert CoinCursor.load(learned.cursor).known == ["bitcoin", "ethereum"]
+        # nothing materialized since: the sensor does not even read PostgreSQL
+        assert isinstance(tick(learned.cursor), dg.SkipReason)
+
+        snapshot(["bitcoin", "ethereum", "solana", "xrp"])
+        found = tick(learned.cursor)
+        assert isinstance(found, dg.SensorResult)
+        (request,) = found.run_requests or []
+        assert request.run_config == {
+            "ops": {"asset_history": {"config": {"coins": ["solana", "xrp"]}}}
+        }
+        first, last = _yesterday() - timedelta(days=2), _yesterday()
+        assert request.partition_key_range == dg.PartitionKeyRange(str(first), str(last))
+        assert request.run_key and request.run_key.startswith("new-coins-")
+        # the request is valid for the sensor's job, and running it writes just those coins
+        job = defs.resolve_job_def(history_job.name)
+        assert dg.validate_run_config(job, request.run_config) is not None
+        run = (
+            dg.Definitions(assets=coincap_assets, jobs=[history_job], resources=resources)
+            .resolve_job_def(history_job.name)
+            .execute_in_process(run_config=request.run_config, tags=request.tags)
+        )
+        assert run.success
+        with psycopg.connect(pg_url) as conn:
+            rows = conn.execute(
+                sql.SQL("SELECT coin_id, count(*) FROM {} GROUP BY 1 ORDER BY 1").format(
+                    sql.Identifier(pg_schema, "asset_history")
+                )
+            ).fetchall()
+        assert rows == [("solana", 3), ("xrp", 3)]  # one run over the whole range
+
+        # once: a later snapshot with the same coins requests nothing
+        snapshot(["bitcoin", "ethereum", "solana", "xrp"])
+        again = tick(found.cursor)
+        assert isinstance(again, dg.SensorResult) and not again.run_requests
+        # and a tick replayed from the old cursor asks with the same run key (deduplicated)
+        replay = tick(learned.cursor)
+        assert isinstance(replay, dg.SensorResult)
+        assert [r.run_key for r in replay.run_requests or []] == [request.run_key]
+
+
+def test_new_coin_lookback_must_be_a_positive_number(
+    resources: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from criptopipe.defs.sensors import lookback_days
+
+    monkeypatch.setenv("CRIPTOPIPE_NEW_COIN_LOOKBACK_DAYS", "a year")
+    with pytest.raises(ValueError, match="CRIPTOPIPE_NEW_COIN_LOOKBACK_DAYS"):
+        lookback_days()
+    monkeypatch.delenv("CRIPTOPIPE_NEW_COIN_LOOKBACK_DAYS")
+    assert lookback_days() == 365
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    bodies: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Receiver.bodies.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Receiver.bodies = []
+    monkeypatch.setenv(
+        "CRIPTOPIPE_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{server.server_address[1]}/hook"
+    )
+    yield _Receiver.bodies
+    server.shutdown()
+    server.server_close()
+
+
+def _fail_and_sense(resources: dict[str, Any]) -> dg.ExecuteInProcessResult:
+    """A run that really fails (an unknown coin), handed to the failure sensor twice, as a
+    daemon retick after a crash would."""
+    broken = {**resources, "universe": CoinUniverseResource(coins=["no-such-coin"])}
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [asset_history],
+            partition_key=DAY,
+            resources=broken,
+            instance=instance,
+            raise_on_error=False,
+        )
+        assert not result.success
+        for _ in range(2):
+            context = dg.build_run_status_sensor_context(
+                sensor_name="run_failure_alert",
+                dagster_instance=instance,
+                dagster_run=result.dagster_run,
+                dagster_event=result.get_run_failure_event(),
+                resources={"postgres": resources["postgres"]},
+            ).for_run_failure()
+            run_failure_alert(context)
+    return result
+
+
+def test_run_failure_sensor_records_and_alerts(
+    resources: dict[str, Any], webhook: list[dict[str, Any]], pg_url: str, pg_schema: str
+) -> None:
+    result = _fail_and_sense(resources)
+    alert = webhook[0]
+    assert alert["run_id"] == result.run_id and "no-such-coin" in alert["error"]
+    assert alert["partition"] == DAY and alert["assets"] == "asset_history"
+    assert alert["text"].startswith("criptopipe: run ")
+    (row,) = ops_log.failures(pg_url, pg_schema)  # recorded once
+    assert row["run_id"] == result.run_id and row["notified"] is True
+    assert row["job_name"] == result.dagster_run.job_name and row["partition_key"] == DAY
+    assert row["error"].startswith("unknown coin id(s) 'no-such-coin'")
+
+
+def test_run_failure_is_recorded_when_the_webhook_is_down(
+    resources: dict[str, Any], pg_url: str, pg_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRIPTOPIPE_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{free_port()}/hook")
+    result = _fail_and_sense(resources)
+    (row,) = ops_log.failures(pg_url, pg_schema)
+    assert row["run_id"] == result.run_id and row["notified"] is False
+
+
+def test_a_failed_blocking_check_is_recorded_as_the_check(
+    resources: dict[str, Any], pg_url: str, pg_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CRIPTOPIPE_ALERT_WEBHOOK_URL", raising=False)
+    jobs = [
+        dg.define_asset_job(
+            name,
+            selection=selection,
+            partitions_def=asset_history.partitions_def,
+        )
+        for name, selection in [
+            (
+                "with_checks",
+                dg.AssetSelection.assets(asset_history)
+                | dg.AssetSelection.checks_for_assets(asset_history),
+            ),
+            # the checks alone, as the UI's "Execute all" runs them
+            ("checks_only", dg.AssetSelection.checks_for_assets(asset_history)),
+        ]
+    ]
+    definitions = dg.Definitions(
+        assets=coincap_assets, asset_checks=quality_checks, jobs=jobs, resources=resources
+    )
+    with dg.instance_for_test() as instance:
+        run = definitions.resolve_job_def("with_checks")
+        assert run.execute_in_process(partition_key=DAY, instance=instance).success
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("UPDATE {} SET price_usd = -1 WHERE coin_id = 'ethereum'").format(
+                    sql.Identifier(pg_schema, "asset_history")
+                )
+            )
+        # (tags, not partition_key=: execute_in_process finds no asset to take the partitions from)
+        failed = definitions.resolve_job_def("checks_only").execute_in_process(
+            tags={"dagster/partition": DAY}, instance=instance, raise_on_error=False
+        )
+        assert not failed.success
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alert",
+            dagster_instance=instance,
+            dagster_run=failed.dagster_run,
+            dagster_event=failed.get_run_failure_event(),
+            resources={"postgres": resources["postgres"]},
+        ).for_run_failure()
+        run_failure_alert(context)
+    (row,) = ops_log.failures(pg_url, pg_schema)
+    assert row["asset"] == "asset_history (check valid_prices)"
+    assert row["partition_key"] == DAY and "valid_prices" in row["error"]
+    assert row["notified"] is False  # no webhook configured
+
+
+def test_freshness_sensor_requests_the_freshness_checks() -> None:
+    from criptopipe.defs.checks import freshness_checks
+
+    expected = {key for checks in freshness_checks for key in checks.check_keys}
+    assert {k.asset_key.to_user_string() for k in expected} == {
+        "asset_history",
+        "raw_assets",
+        "market_snapshots",
+    }
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance, repository_def=defs.get_repository_def()
+        )
+        result = freshness_sensor.evaluate_tick(context)
+    requested = {k for r in result.run_requests or [] for k in (r.asset_check_keys or [])}
+    assert requested and requested <= expected
