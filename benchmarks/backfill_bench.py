@@ -209,9 +209,9 @@ def main() -> int:
     p.add_argument("--rows", type=int, default=1_000_000, help="rows for --memory")
     a = p.parse_args()
 
-    from criptopipe.local.servers import throwaway_servers
     from criptopipe.sources.coincap.credits import credits_for
     from criptopipe.sources.coincap.sandbox import SandboxServer
+    from criptopipe_tests.servers import throwaway_servers
 
     with ExitStack() as stack:
         tmp = Path(tempfile.mkdtemp(prefix="criptopipe-bench-"))

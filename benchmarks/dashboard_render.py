@@ -34,7 +34,6 @@ def main() -> int:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from criptopipe.local.servers import throwaway_servers
     from criptopipe.sources.coincap.sandbox import SandboxServer
     from criptopipe_tests.dashboard.fixtures import (
         APP,
@@ -44,6 +43,7 @@ def main() -> int:
         wait_until_drawn,
     )
     from criptopipe_tests.e2e.browser import page
+    from criptopipe_tests.servers import throwaway_servers
 
     with ExitStack() as stack:
         tmp = Path(tempfile.mkdtemp(prefix="criptopipe-dash-"))

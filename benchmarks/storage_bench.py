@@ -42,12 +42,13 @@ def main() -> int:
     import psycopg
     import pymongo
 
-    from criptopipe.local.servers import find_pg_bin, throwaway_servers
-    from criptopipe.storage.datasets import ASSET_HISTORY
+    from criptopipe.datasets import ASSET_HISTORY
+    from criptopipe.local.postgres import find_pg_bin
     from criptopipe.storage.mongo import MongoStore
     from criptopipe.storage.postgres import PostgresStore
     from criptopipe.storage.slices import Slice
     from criptopipe_tests.factories import history_frame
+    from criptopipe_tests.servers import throwaway_servers
 
     coins = [f"c{i:04d}" for i in range(max(1, a.rows // a.days))]
     first = date(2020, 1, 1)
@@ -124,7 +125,7 @@ def main() -> int:
             return 0
         # --- MongoDB: raw insert_many of the same documents vs the store
         mstore = MongoStore(mongo_uri, database="bench_store")
-        mstore.ensure_indexes()
+        mstore.ensure_indexes([ASSET_HISTORY])
         client: pymongo.MongoClient = pymongo.MongoClient(mongo_uri)
         raw_coll = client["bench_raw"]["asset_history"]
         raw_coll.drop()

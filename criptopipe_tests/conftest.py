@@ -19,7 +19,7 @@ import pymongo
 import pytest
 from psycopg import sql
 
-from criptopipe.local.servers import throwaway_servers
+from criptopipe_tests.servers import throwaway_servers
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from criptopipe.storage.datasets import ASSET_HISTORY
+from criptopipe.datasets import ASSET_HISTORY
 from criptopipe.transform.frames import frame_columns
 
 

@@ -23,7 +23,7 @@ def main() -> None:
     # keyed and without `index`, so the widget keeps its identity when the URL changes below
     page = st.sidebar.radio("Page", names, key="page")
     st.query_params["page"] = page
-    src = queries.Sources.from_env()
+    src = queries.Sources.from_settings()
     if not src.pg_url:
         st.error(
             "DATABASE_URL is not set. Start the dashboard with `make dashboard`, which points it "

@@ -31,7 +31,7 @@ def _cached(src: q.Sources, name: str, *args: Any) -> Any:
 
 def cached(name: str, *args: Any) -> Any:
     """queries.<name>(sources, *args), cached per data source for TTL_SECONDS."""
-    return _cached(q.Sources.from_env(), name, *args)
+    return _cached(q.Sources.from_settings(), name, *args)
 
 
 def market() -> None:
@@ -161,7 +161,7 @@ def exchanges() -> None:
 
 def pipeline_health() -> None:
     st.header("Pipeline health")
-    src = q.Sources.from_env()
+    src = q.Sources.from_settings()
     loaded = cached("days_loaded")
     if loaded.empty:
         st.info(EMPTY)

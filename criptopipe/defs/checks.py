@@ -1,44 +1,40 @@
 """Asset checks: structural rules block downstream use (ERROR, blocking); rules that real data
 can break (CoinCap's holes, wild days, truncated market lists) warn. Each reads the slice the
-run wrote (its partition window) from the stores, and records its verdict in
-`coincap.check_results` for the dashboard. Freshness checks come from Dagster's builders.
+run wrote (its partition window, narrowed to the run's coins) from the stores, and records its
+verdict in `coincap.check_results` for the dashboard. The structural checks are built for every
+dataset of the registry that has an asset; freshness checks come from Dagster's builders.
 """
 
-from collections.abc import Mapping
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
 
+from criptopipe import datasets
 from criptopipe import quality as rules
-from criptopipe.defs.assets.coincap import asset_history, market_snapshots, raw_assets
-from criptopipe.defs.partitions import daily_partitions
+from criptopipe.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, Dataset
+from criptopipe.defs.assets import coincap_assets
+from criptopipe.defs.assets.coincap import asset_history, market_snapshots
+from criptopipe.defs.assets.common import CoinsConfig
+from criptopipe.defs.partitions import daily_partitions, window
 from criptopipe.defs.resources import CoinUniverseResource, MongoResource, PostgresResource
 from criptopipe.storage import ops_log
-from criptopipe.storage.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS, Dataset
 from criptopipe.storage.slices import Slice
 
 JUMP_THRESHOLD = 0.5
 
 
-def _window(context: dg.AssetCheckExecutionContext) -> tuple[date, date, str]:
-    """The run's partition window: one day, or a range (single-run backfills)."""
-    if context.has_partition_key or context.has_partition_key_range:
-        tw = context.partition_time_window
-        first, end = tw.start.date(), tw.end.date()
-    else:  # a check launched on its own without a partition: the newest closed day
-        end = datetime.now(timezone.utc).date()
-        first = end - timedelta(days=1)
-    last = end - timedelta(days=1)
-    return first, end, str(first) if first == last else f"{first}...{last}"
+def run_coins(context: dg.AssetCheckExecutionContext, asset: str) -> list[str] | None:
+    """The coins the run narrowed `asset` to, read with the asset's own config model."""
+    ops: Any = context.run.run_config.get("ops", {})
+    raw = ops.get(asset, {}).get("config", {}) if isinstance(ops, Mapping) else {}
+    coins = CoinsConfig.model_validate({"coins": (raw or {}).get("coins") or []}).coins
+    return coins or None
 
 
-def _run_coins(context: dg.AssetCheckExecutionContext) -> list[str] | None:
-    """The coins a run was narrowed to (`CoinsConfig.coins` of asset_history), if any."""
-    config: Any = context.run.run_config
-    for key in ("ops", "asset_history", "config", "coins"):
-        config = config.get(key) if isinstance(config, Mapping) else None
-    return [str(c) for c in config] if config else None
+def _label(slc: Slice) -> str:
+    return str(slc.start) if slc.start == slc.last else f"{slc.start}...{slc.last}"
 
 
 def _result(
@@ -48,12 +44,12 @@ def _result(
     name: str,
     verdict: rules.Verdict,
     severity: dg.AssetCheckSeverity,
-    partition: str,
+    slc: Slice,
 ) -> dg.AssetCheckResult:
+    partition = _label(slc)
     try:
         ops_log.record_check(
-            postgres.resolved_url(),
-            postgres.resolved_schema(),
+            postgres.store(),
             ops_log.CheckRecord(
                 ds.name,
                 name,
@@ -80,7 +76,9 @@ def _result(
     )
 
 
-def _structural(asset: dg.AssetsDefinition, ds: Dataset) -> list[dg.AssetChecksDefinition]:
+def structural_checks(asset: dg.AssetsDefinition, ds: Dataset) -> list[dg.AssetChecksDefinition]:
+    """Blocking checks every dataset gets: unique keys, both stores agree, valid prices."""
+
     @dg.asset_check(
         asset=asset,
         name="no_duplicate_keys",
@@ -91,12 +89,10 @@ def _structural(asset: dg.AssetsDefinition, ds: Dataset) -> list[dg.AssetChecksD
     def no_duplicate_keys(
         context: dg.AssetCheckExecutionContext, postgres: PostgresResource
     ) -> dg.AssetCheckResult:
-        first, end, part = _window(context)
-        frame = postgres.store().read_slice(ds, Slice(first, end))
-        verdict = rules.duplicate_keys(frame, ds.key)
-        return _result(
-            context, postgres, ds, "no_duplicate_keys", verdict, dg.AssetCheckSeverity.ERROR, part
-        )
+        slc = window(context)
+        verdict = rules.duplicate_keys(postgres.store().read_slice(ds, slc), ds.key)
+        severity = dg.AssetCheckSeverity.ERROR
+        return _result(context, postgres, ds, "no_duplicate_keys", verdict, severity, slc)
 
     @dg.asset_check(
         asset=asset,
@@ -108,31 +104,32 @@ def _structural(asset: dg.AssetsDefinition, ds: Dataset) -> list[dg.AssetChecksD
     def stores_agree(
         context: dg.AssetCheckExecutionContext, postgres: PostgresResource, mongo: MongoResource
     ) -> dg.AssetCheckResult:
-        first, end, part = _window(context)
-        slc = Slice(first, end)
+        slc = window(context)
         verdict = rules.same_keys(postgres.store().keys(ds, slc), mongo.store().keys(ds, slc))
-        return _result(
-            context, postgres, ds, "stores_agree", verdict, dg.AssetCheckSeverity.ERROR, part
-        )
+        severity = dg.AssetCheckSeverity.ERROR
+        return _result(context, postgres, ds, "stores_agree", verdict, severity, slc)
+
+    checks = [no_duplicate_keys, stores_agree]
+    price = ds.price_column
+    if price is None:
+        return checks
 
     @dg.asset_check(
         asset=asset,
         name="valid_prices",
         blocking=True,
         partitions_def=daily_partitions,
-        description="No null or negative prices in the slice.",
+        description=f"No null or negative {price} in the slice.",
     )
     def valid_prices(
         context: dg.AssetCheckExecutionContext, postgres: PostgresResource
     ) -> dg.AssetCheckResult:
-        first, end, part = _window(context)
-        frame = postgres.store().read_slice(ds, Slice(first, end))
-        verdict = rules.valid_prices(frame)
-        return _result(
-            context, postgres, ds, "valid_prices", verdict, dg.AssetCheckSeverity.ERROR, part
-        )
+        slc = window(context)
+        verdict = rules.valid_prices(postgres.store().read_slice(ds, slc), price)
+        severity = dg.AssetCheckSeverity.ERROR
+        return _result(context, postgres, ds, "valid_prices", verdict, severity, slc)
 
-    return [no_duplicate_keys, stores_agree, valid_prices]
+    return [*checks, valid_prices]
 
 
 @dg.asset_check(
@@ -148,15 +145,14 @@ def complete_days(
 ) -> dg.AssetCheckResult:
     """Tracked coins: the run's `coins` when it was narrowed, else the configured list; with a
     top-N universe (no list without a CoinCap call) the coins present in the slice."""
-    first, end, part = _window(context)
-    frame = postgres.store().read_slice(ASSET_HISTORY, Slice(first, end))
-    tracked = universe.universe(_run_coins(context))
+    slc = window(context)
+    frame = postgres.store().read_slice(ASSET_HISTORY, slc)
+    tracked = universe.universe(run_coins(context, ASSET_HISTORY.name))
     present = sorted(set(frame["coin_id"])) if not frame.empty else []
     coins = list(tracked.coins) if tracked.coins else present
-    verdict = rules.complete_days(frame, coins, first, end)
-    return _result(
-        context, postgres, ASSET_HISTORY, "complete_days", verdict, dg.AssetCheckSeverity.WARN, part
-    )
+    verdict = rules.complete_days(frame, coins, slc.start, slc.end)
+    severity = dg.AssetCheckSeverity.WARN
+    return _result(context, postgres, ASSET_HISTORY, "complete_days", verdict, severity, slc)
 
 
 @dg.asset_check(
@@ -168,13 +164,14 @@ def complete_days(
 def price_jumps(
     context: dg.AssetCheckExecutionContext, postgres: PostgresResource
 ) -> dg.AssetCheckResult:
-    first, end, part = _window(context)
+    slc = window(context)
     # one day before the window, so the first day's move is checked too
-    frame = postgres.store().read_slice(ASSET_HISTORY, Slice(first - timedelta(days=1), end))
-    verdict = rules.price_jumps(frame, JUMP_THRESHOLD)
-    return _result(
-        context, postgres, ASSET_HISTORY, "price_jumps", verdict, dg.AssetCheckSeverity.WARN, part
+    frame = postgres.store().read_slice(
+        ASSET_HISTORY, Slice(slc.start - timedelta(days=1), slc.end)
     )
+    verdict = rules.price_jumps(frame, JUMP_THRESHOLD)
+    severity = dg.AssetCheckSeverity.WARN
+    return _result(context, postgres, ASSET_HISTORY, "price_jumps", verdict, severity, slc)
 
 
 @dg.asset_check(
@@ -188,29 +185,28 @@ def volume_shares(
     postgres: PostgresResource,
     universe: CoinUniverseResource,
 ) -> dg.AssetCheckResult:
-    first, end, part = _window(context)
-    frame = postgres.store().read_slice(MARKET_SNAPSHOTS, Slice(first, end))
-    verdict = rules.volume_shares(frame, universe.markets_per_coin)
-    return _result(
-        context,
-        postgres,
-        MARKET_SNAPSHOTS,
-        "volume_shares",
-        verdict,
-        dg.AssetCheckSeverity.WARN,
-        part,
-    )
+    slc = window(context)
+    frame = postgres.store().read_slice(MARKET_SNAPSHOTS, slc)
+    verdict = rules.volume_shares(frame, universe.markets())
+    severity = dg.AssetCheckSeverity.WARN
+    return _result(context, postgres, MARKET_SNAPSHOTS, "volume_shares", verdict, severity, slc)
+
+
+def _structural_for(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
+    return [
+        check
+        for asset in assets
+        for check in structural_checks(asset, datasets.get(asset.key.path[-1]))
+    ]
 
 
 #: history is due by 03:00 UTC for the day that closed at midnight
 freshness_checks = dg.build_time_partition_freshness_checks(
-    assets=[asset_history, raw_assets, market_snapshots], deadline_cron="0 3 * * *", timezone="UTC"
+    assets=list(coincap_assets), deadline_cron="0 3 * * *", timezone="UTC"
 )
 
 quality_checks: list[dg.AssetChecksDefinition] = [
-    *_structural(asset_history, ASSET_HISTORY),
-    *_structural(raw_assets, RAW_ASSETS),
-    *_structural(market_snapshots, MARKET_SNAPSHOTS),
+    *_structural_for(coincap_assets),
     complete_days,
     price_jumps,
     volume_shares,

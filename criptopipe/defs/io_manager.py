@@ -1,139 +1,84 @@
 """The Dagster adapter over `criptopipe.storage`: every output goes to MongoDB and PostgreSQL.
 
-An output owns a slice: the time window of the partitions being written (one day, or a range in a
-single-run backfill), narrowed to the coins the run fetched when the asset says so. Both stores
-replace exactly that slice. MongoDB (the raw archive) is written first, so a typed table is never
-ahead of the archive it can be rebuilt from; a failure in either store fails the step, and a
-rerun converges both.
+An asset hands over one `SliceOutput`: the window it owns (the run's partition days, narrowed
+to the coins it fetched) and its parts, each a slice inside that window with the rows that
+replace it. Both stores replace exactly each part's slice. MongoDB (the raw archive) is written
+first, so a typed table is never ahead of the archive it can be rebuilt from; a failure in
+either store fails the step (retried only when the server was unreachable), and a rerun
+converges both.
 """
 
+from __future__ import annotations
+
 import time
-from datetime import date
 
 import dagster as dg
 import pandas as pd
 
+from criptopipe import datasets
+from criptopipe.defs.partitions import window
 from criptopipe.defs.resources import MongoResource, PostgresResource
-from criptopipe.storage.datasets import Dataset, dataset
-from criptopipe.storage.errors import StorageError, StorageUnavailableError
-from criptopipe.storage.slices import OutOfSliceError, Slice
-from criptopipe.transform.batches import SpilledFrames, rows_in
-
-#: `frame.attrs[COINS_ATTR]`: the coins an output covers; absent means the whole days
-COINS_ATTR = "criptopipe.coins"
-
-
-def _window(context: dg.InputContext | dg.OutputContext) -> tuple[date, date]:
-    if not context.has_asset_partitions:
-        raise dg.Failure(
-            description=f"{context.asset_key.to_user_string()} is daily-partitioned: "
-            "materialize it for a partition or a partition range."
-        )
-    window = context.asset_partitions_time_window
-    return window.start.date(), window.end.date()
-
-
-def output_slice(context: dg.OutputContext, frame: pd.DataFrame) -> Slice:
-    start, end = _window(context)
-    coins = frame.attrs.get(COINS_ATTR)
-    return Slice(start, end, frozenset(coins) if coins is not None else None)
-
-
-def query_for(ds: Dataset, schema: str, slc: Slice) -> str:
-    """SQL a reader can paste to see exactly the slice written (identifiers are ours)."""
-    where = f"{ds.partition_column} >= '{slc.start}' AND {ds.partition_column} < '{slc.end}'"
-    if slc.coins is not None:
-        coins = ", ".join(f"'{c}'" for c in sorted(slc.coins))
-        where += f" AND {ds.coin_column} IN ({coins})"
-    order = ", ".join(ds.key)
-    return f"SELECT * FROM {schema}.{ds.name} WHERE {where} ORDER BY {order};"  # noqa: S608
-
-
-def filter_for(ds: Dataset, slc: Slice) -> dict[str, object]:
-    """The MongoDB filter of the slice, in shell syntax terms (ISO dates)."""
-    flt: dict[str, object] = {
-        ds.partition_column: {
-            "$gte": {"$date": slc.start_datetime.isoformat()},
-            "$lt": {"$date": slc.end_datetime.isoformat()},
-        }
-    }
-    if slc.coins is not None:
-        flt[ds.coin_column] = {"$in": sorted(slc.coins)}
-    return flt
+from criptopipe.pipeline.output import SliceOutput
+from criptopipe.storage.errors import StorageError
+from criptopipe.storage.slices import OutOfSliceError
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):
-    """Writes each asset's frame to PostgreSQL (typed table) and MongoDB (documents as sent)."""
+    """Writes each asset's output to PostgreSQL (typed table) and MongoDB (documents as sent)."""
 
     postgres: PostgresResource
     mongo: MongoResource
 
-    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | SpilledFrames) -> None:
-        ds = dataset(context.asset_key.path[-1])
-        if isinstance(obj, SpilledFrames):
-            start, end = _window(context)
-            window = Slice(start, end, frozenset(obj.coins) if obj.coins is not None else None)
-        else:
-            window = output_slice(context, obj)
+    def handle_output(self, context: dg.OutputContext, obj: SliceOutput) -> None:
+        ds = datasets.get(context.asset_key.path[-1])
+        run_window = window(context)
+        if not obj.window.within(run_window):
+            raise dg.Failure(
+                description=f"{ds.name}: the output's slice {obj.window.describe()} lies outside "
+                f"the run's partitions {run_window.describe()}",
+                allow_retries=False,
+            )
         pg, mongo = self.postgres.store(), self.mongo.store()
         started = time.monotonic()
-        mongo.ensure_indexes()
-        pg.ensure_schema()
-        totals = {"rows": 0, "replaced": 0, "documents": 0, "slices": 0}
-
-        def write(slc: Slice, rows: pd.DataFrame) -> None:
-            if slc.start < window.start or slc.end > window.end:
-                raise dg.Failure(f"slice {slc.describe()} lies outside the run's window")
-            try:
+        totals = {"rows": 0, "replaced": 0, "documents": 0}
+        try:
+            mongo.ensure_indexes([ds])
+            pg.ensure_schema([ds])
+            for n, (slc, frame) in enumerate(obj.frames(), start=1):
                 # the raw archive first: a typed table is never ahead of what can rebuild it
-                totals["documents"] += mongo.replace_slice(ds, slc, rows).rows_written
-                written = pg.replace_slice(ds, slc, rows)
-            except StorageUnavailableError as exc:  # a restart or a blip: a retry may pass
-                raise dg.Failure(description=str(exc), allow_retries=True) from exc
-            except (StorageError, OutOfSliceError) as exc:  # a retry would fail the same way
-                raise dg.Failure(
-                    description=f"{exc} Nothing of this slice was committed to PostgreSQL; "
-                    "MongoDB holds a mix a rerun converges from.",
-                    allow_retries=False,
-                ) from exc
-            totals["rows"] += written.rows_written
-            totals["replaced"] += written.rows_deleted
-            totals["slices"] += 1
-
-        if isinstance(obj, SpilledFrames):
-            try:
-                for n, (batch, frame) in enumerate(obj.frames(), start=1):
-                    for slc in batch.slices:
-                        part = frame if len(batch.slices) == 1 else rows_in(ds, frame, slc)
-                        write(slc, part)
+                totals["documents"] += mongo.replace_slice(ds, slc, frame).rows_written
+                written = pg.replace_slice(ds, slc, frame)
+                totals["rows"] += written.rows_written
+                totals["replaced"] += written.rows_deleted
+                if len(obj.parts) > 1:
                     context.log.info(
-                        f"batch {n}/{len(obj.batches)}: {batch.rows} {ds.name} rows written "
-                        f"({totals['rows']}/{obj.rows})"
+                        f"part {n}/{len(obj.parts)} ({slc.describe()}): {len(frame)} {ds.name} "
+                        f"rows written ({totals['rows']}/{obj.rows})"
                     )
-            finally:
-                obj.cleanup()
-            described = (
-                window.describe()
-                if totals["slices"] <= 1
-                else f"{totals['slices']} slices in {window.describe()}"
-            )
-        else:
-            context.log.info(f"writing {len(obj)} {ds.name} rows for {window.describe()}")
-            write(window, obj)
-            described = window.describe()
-        schema = self.postgres.resolved_schema()
+        except (StorageError, OutOfSliceError) as exc:
+            raise dg.Failure(
+                description=f"{exc} Nothing of the failed slice was committed to PostgreSQL; "
+                "MongoDB holds a mix a rerun converges from.",
+                allow_retries=exc.retryable,
+            ) from exc
+        finally:
+            obj.cleanup()
+        slices = len(obj.parts)
+        described = obj.window.describe()
+        if slices > 1:
+            described = f"{slices} slices in {described}"
         context.add_output_metadata(
             {
                 "rows": dg.MetadataValue.int(totals["rows"]),
                 "rows_replaced": dg.MetadataValue.int(totals["replaced"]),
                 "documents": dg.MetadataValue.int(totals["documents"]),
                 "slice": dg.MetadataValue.text(described),
-                "postgres_table": dg.MetadataValue.text(f"{schema}.{ds.name}"),
+                "postgres_table": dg.MetadataValue.text(pg.qualified_name(ds)),
                 "postgres_query": dg.MetadataValue.md(
-                    f"```sql\n{query_for(ds, schema, window)}\n```"
+                    f"```sql\n{obj.window.select_text(ds, pg.schema)}\n```"
                 ),
                 "mongo_collection": dg.MetadataValue.text(f"{mongo.database_name}.{ds.name}"),
-                "mongo_filter": dg.MetadataValue.json(filter_for(ds, window)),
+                "mongo_filter": dg.MetadataValue.json(obj.window.mongo_filter_text(ds)),
                 "write_seconds": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
             }
         )
@@ -141,6 +86,5 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         upstream = context.upstream_output
         key = upstream.asset_key if upstream is not None else context.asset_key
-        ds = dataset(key.path[-1])
-        start, end = _window(context)
-        return self.postgres.store().read_slice(ds, Slice(start, end))
+        ds = datasets.get(key.path[-1])
+        return self.postgres.store().read_slice(ds, window(context))

@@ -1,38 +1,48 @@
-"""Dagster resources: CoinCap access, the two stores, and the tracked coins.
+"""Dagster resources: thin adapters from launchpad/run-config fields to the layers below.
 
-Every field can be set in the Dagster UI's launchpad or in run config. Left unset, a field falls
-back to its environment variable (`COINCAP_API_KEY`, `COINCAP_BASE_URL`, `DATABASE_URL`,
-`MONGODB_URI`, ...) resolved through `dg.EnvVar` when the run starts, never at import time, so a
-missing variable fails the run with a message that says what to set instead of a generic
-config error.
+Every field can be set in the Dagster UI's launchpad or in run config; a field left unset falls
+back to `criptopipe.config.settings()` (the environment, read once and validated). Stores are
+opened once per run and closed at teardown. A bad setting fails the run at once with the
+setting's one-line message and no retry.
 """
 
 from __future__ import annotations
 
-import dagster as dg
-from pydantic import Field, SecretStr
+import threading
+from typing import Any
 
-from criptopipe import settings as env
+import dagster as dg
+from pydantic import Field, PrivateAttr, SecretStr
+
+from criptopipe import config, datasets
+from criptopipe.config import ConfigError, Settings
 from criptopipe.pipeline.ingest import Universe
-from criptopipe.sources.coincap.client import CoinCapClient
 from criptopipe.sources.coincap.settings import ClientSettings
 from criptopipe.storage.mongo import MongoStore
 from criptopipe.storage.postgres import PostgresStore
 
 
-def _env(name: str) -> str | None:
-    value = dg.EnvVar(name).get_value()
-    return value if value else None
+def env_settings() -> Settings:
+    """The environment's settings, or a run failure (no retry) naming what to fix."""
+    try:
+        return config.settings()
+    except ConfigError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
 
 
-def _required(value: str | None, name: str, hint: str) -> str:
-    resolved = value or _env(name)
-    if not resolved:
-        raise dg.Failure(description=f"{name} is not set. {hint}")
-    return resolved
+class _Configured(dg.ConfigurableResource):
+    """A resource whose unset fields come from the settings, read once per run (a resource
+    instance lives for one run)."""
+
+    _settings: Settings | None = PrivateAttr(default=None)
+
+    def env(self) -> Settings:
+        if self._settings is None:
+            self._settings = env_settings()
+        return self._settings
 
 
-class CoinCapResource(dg.ConfigurableResource):
+class CoinCapResource(_Configured):
     """CoinCap v3 over an async httpx client: key, base URL, rate, retries, timeouts, span."""
 
     api_key: str | None = Field(
@@ -41,7 +51,7 @@ class CoinCapResource(dg.ConfigurableResource):
     )
     base_url: str | None = Field(
         default=None,
-        description=f"Unset: COINCAP_BASE_URL, else {env.DEFAULT_BASE_URL}. "
+        description=f"Unset: COINCAP_BASE_URL, else {config.DEFAULT_BASE_URL}. "
         "Point it at `criptopipe-sandbox` to run without CoinCap.",
     )
     calls_per_minute: int = Field(default=600, description="Client-side rate limit (v3: 600).")
@@ -52,95 +62,119 @@ class CoinCapResource(dg.ConfigurableResource):
     history_span_days: int | None = Field(
         default=None,
         description="Widest window one history request covers (chunking). Unset: "
-        "CRIPTOPIPE_HISTORY_SPAN_DAYS, else 365.",
+        f"CRIPTOPIPE_HISTORY_SPAN_DAYS, else {config.DEFAULT_HISTORY_SPAN_DAYS}.",
     )
-
-    def resolved_span(self) -> int:
-        if self.history_span_days is not None:
-            return self.history_span_days
-        return int(_env(env.HISTORY_SPAN_DAYS) or env.DEFAULT_HISTORY_SPAN_DAYS)
-
     credit_budget: int | None = Field(
         default=None,
         description="Credits per month this project may spend at this base URL. Unset: "
-        f"COINCAP_CREDIT_BUDGET, else {env.DEFAULT_CREDIT_BUDGET} (the free tier); 'off' disables "
-        "the guard. A run whose estimate exceeds what is left refuses to start.",
+        f"COINCAP_CREDIT_BUDGET, else {config.DEFAULT_CREDIT_BUDGET} (the free tier); 'off' "
+        "disables the guard. A run whose estimate exceeds what is left refuses to start.",
     )
 
-    def resolved_budget(self) -> int | None:
-        if self.credit_budget is not None:
-            return self.credit_budget
-        raw = _env(env.CREDIT_BUDGET)
-        if raw is None:
-            return env.DEFAULT_CREDIT_BUDGET
-        if raw.strip().lower() in {"off", "none", "unlimited"}:
-            return None
-        try:
-            return int(raw)
-        except ValueError:
-            raise dg.Failure(
-                description=f"{env.CREDIT_BUDGET}={raw!r} is not a whole number of credits."
-            ) from None
+    def span_days(self) -> int:
+        return self.history_span_days or self.env().history_span_days
+
+    def budget(self) -> int | None:
+        return self.credit_budget if self.credit_budget is not None else self.env().credit_budget
 
     def client_settings(self) -> ClientSettings:
-        return ClientSettings(
-            base_url=self.base_url or _env(env.COINCAP_BASE_URL) or env.DEFAULT_BASE_URL,
-            api_key=SecretStr(key) if (key := self.api_key or _env(env.COINCAP_API_KEY)) else None,
-            calls_per_minute=self.calls_per_minute,
-            max_in_flight=self.max_in_flight,
-            timeout_s=self.timeout_s,
-            max_attempts=self.max_attempts,
-            max_retry_seconds=self.max_retry_seconds,
-            history_span_days=self.resolved_span(),
-        )
+        env = self.env()
+        key = self.api_key or env.api_key()
+        try:
+            return ClientSettings(
+                base_url=self.base_url or env.coincap_base_url,
+                api_key=SecretStr(key) if key else None,
+                calls_per_minute=self.calls_per_minute,
+                max_in_flight=self.max_in_flight,
+                timeout_s=self.timeout_s,
+                max_attempts=self.max_attempts,
+                max_retry_seconds=self.max_retry_seconds,
+                history_span_days=self.span_days(),
+            )
+        except ValueError as exc:  # a launchpad value out of range
+            raise dg.Failure(description=f"coincap resource: {exc}", allow_retries=False) from None
 
-    def open(self) -> CoinCapClient:
-        """A new client for one run (use as `async with`); raises before any request when the
-        key is missing for CoinCap's own URL."""
-        return CoinCapClient(self.client_settings())
 
-
-class PostgresResource(dg.ConfigurableResource):
-    """The typed warehouse: one table per dataset in `schema_name`."""
+class PostgresResource(_Configured):
+    """The typed warehouse: one table per dataset in `schema_name`, plus the ledger and ops log.
+    The pipeline's tables are created (or migrated) once per run, when the run starts."""
 
     url: str | None = Field(default=None, description="Unset: DATABASE_URL.")
     schema_name: str | None = Field(
-        default=None, description=f"Unset: CRIPTOPIPE_PG_SCHEMA, else '{env.DEFAULT_SCHEMA}'."
+        default=None, description=f"Unset: CRIPTOPIPE_PG_SCHEMA, else '{config.DEFAULT_SCHEMA}'."
     )
-
-    def resolved_url(self) -> str:
-        return _required(
-            self.url,
-            env.DATABASE_URL,
-            "Export DATABASE_URL=postgresql://user:password@host:5432/db, or use `make run` / "
-            "`make dev`, which start a local PostgreSQL and set it for you.",
-        )
-
-    def resolved_schema(self) -> str:
-        return self.schema_name or _env(env.PG_SCHEMA) or env.DEFAULT_SCHEMA
+    _store: PostgresStore | None = PrivateAttr(default=None)
 
     def store(self) -> PostgresStore:
-        return PostgresStore(self.resolved_url(), schema=self.resolved_schema())
+        if self._store is None:
+            env = self.env()
+            try:
+                url = self.url or env.require_database_url()
+            except ConfigError as exc:
+                raise dg.Failure(description=str(exc), allow_retries=False) from None
+            store = PostgresStore(url, schema=self.schema_name or env.pg_schema)
+            store.ensure_schema(datasets.all_datasets())
+            self._store = store
+        return self._store
 
 
-class MongoResource(dg.ConfigurableResource):
-    """The raw archive: CoinCap's documents as sent, one collection per dataset."""
+class _SharedMongo:
+    """One MongoDB client per URI per process while a resource holds it. The IO manager's
+    nested copy of the `mongo` resource and the top-level one are two resource instances in a
+    run; they share this client, and the last teardown closes it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stores: dict[str, tuple[MongoStore, int]] = {}
+
+    def acquire(self, uri: str) -> MongoStore:
+        with self._lock:
+            store, refs = self._stores.get(uri) or (MongoStore(uri), 0)
+            self._stores[uri] = (store, refs + 1)
+            return store
+
+    def acquire_existing(self, uri: str) -> MongoStore:
+        with self._lock:
+            return self._stores[uri][0]
+
+    def release(self, uri: str) -> None:
+        with self._lock:
+            store, refs = self._stores[uri]
+            if refs > 1:
+                self._stores[uri] = (store, refs - 1)
+            else:
+                del self._stores[uri]
+                store.close()
+
+
+_MONGO = _SharedMongo()
+
+
+class MongoResource(_Configured):
+    """The raw archive: the source's documents as sent, one collection per dataset. One client
+    per run, opened on first use and closed when the run's resources are torn down."""
 
     uri: str | None = Field(default=None, description="Unset: MONGODB_URI.")
-
-    def resolved_uri(self) -> str:
-        return _required(
-            self.uri,
-            env.MONGODB_URI,
-            "Export MONGODB_URI=mongodb://host:27017/criptopipe, or use `make run` / `make dev`, "
-            "which start a local MongoDB-compatible server and set it for you.",
-        )
+    _uri: str | None = PrivateAttr(default=None)
 
     def store(self) -> MongoStore:
-        return MongoStore(self.resolved_uri())
+        if self._uri is None:
+            try:
+                uri = self.uri or self.env().require_mongodb_uri()
+            except ConfigError as exc:
+                raise dg.Failure(description=str(exc), allow_retries=False) from None
+            store = _MONGO.acquire(uri)
+            self._uri = uri
+            return store
+        return _MONGO.acquire_existing(self._uri)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._uri is not None:
+            _MONGO.release(self._uri)
+            self._uri = None
 
 
-class CoinUniverseResource(dg.ConfigurableResource):
+class CoinUniverseResource(_Configured):
     """Which coins are tracked, and how snapshots are taken."""
 
     coins: list[str] = Field(
@@ -150,24 +184,44 @@ class CoinUniverseResource(dg.ConfigurableResource):
     top_n: int | None = Field(
         default=None,
         description=f"Track the top N by market cap. Unset: CRIPTOPIPE_TOP_N, else "
-        f"{env.DEFAULT_TOP_N}.",
+        f"{config.DEFAULT_TOP_N}.",
     )
     markets_per_coin: int | None = Field(
-        default=env.DEFAULT_MARKETS_PER_COIN,
-        description="Markets kept per coin (CoinCap lists them by volume); null: all of them.",
+        default=None,
+        description="Markets kept per coin (CoinCap lists them by volume); 0: all of them. "
+        f"Unset: CRIPTOPIPE_MARKETS_PER_COIN, else {config.DEFAULT_MARKETS_PER_COIN}.",
     )
-    snapshot_grace_hours: float = Field(
-        default=env.DEFAULT_SNAPSHOT_GRACE_HOURS,
-        description="How long after a day closes its snapshot may still be fetched live.",
+    snapshot_grace_hours: float | None = Field(
+        default=None,
+        description="How long after a day closes its snapshot may still be fetched live. Unset:"
+        f" CRIPTOPIPE_SNAPSHOT_GRACE_HOURS, else {config.DEFAULT_SNAPSHOT_GRACE_HOURS:g}.",
     )
 
     def universe(self, override: list[str] | None = None) -> Universe:
+        env = self.env()
         if override:
             return Universe(coins=tuple(override))
-        if self.coins:
-            return Universe(coins=tuple(self.coins))
-        listed = _env(env.COINS)
-        if listed:
-            return Universe(coins=tuple(c.strip() for c in listed.split(",") if c.strip()))
-        top = self.top_n or int(_env(env.TOP_N) or env.DEFAULT_TOP_N)
-        return Universe(top_n=top)
+        return Universe(coins=tuple(self.coins or env.coins), top_n=self.top_n or env.top_n)
+
+    def markets(self) -> int | None:
+        """Markets kept per coin; None: all of them."""
+        if self.markets_per_coin is None:
+            return self.env().markets_per_coin
+        return self.markets_per_coin or None
+
+    def grace_hours(self) -> float:
+        return self.snapshot_grace_hours or self.env().snapshot_grace_hours
+
+
+def resources() -> dict[str, Any]:
+    """The resources every definition uses, bound to the environment when a run starts."""
+    postgres, mongo = PostgresResource(), MongoResource()
+    from criptopipe.defs.io_manager import WarehouseIOManager
+
+    return {
+        "coincap": CoinCapResource(),
+        "universe": CoinUniverseResource(),
+        "postgres": postgres,
+        "mongo": mongo,
+        "warehouse_io_manager": WarehouseIOManager(postgres=postgres, mongo=mongo),
+    }

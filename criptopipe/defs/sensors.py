@@ -6,8 +6,8 @@
   `dagster/asset_partition_range_start/end`, which is how Dagster 1.13 expresses a ranged single
   run in a RunRequest; asset_history has `BackfillPolicy.single_run`), narrowed to them by run
   config (`CoinsConfig.coins`), with a run key so each set of new coins is backfilled once.
-  CoinCap v3 does not publish a listing day, so the range is the last `NEW_COIN_LOOKBACK_DAYS`
-  closed days (CRIPTOPIPE_NEW_COIN_LOOKBACK_DAYS overrides it; days before a coin existed come
+  CoinCap v3 does not publish a listing day, so the range is the last
+  CRIPTOPIPE_NEW_COIN_LOOKBACK_DAYS closed days (365 by default; days before a coin existed come
   back as reported holes, never invented rows). The first tick only learns the current coins:
   they were loaded by the initial backfill.
 - `freshness_checks_sensor`: evaluates the freshness checks (Dagster's builder).
@@ -20,43 +20,19 @@ All three ship STOPPED, like the schedule: turn them on in the UI (Automation) o
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
-from psycopg import sql
 
+from criptopipe.datasets import RAW_ASSETS
 from criptopipe.defs.assets.coincap import raw_assets
 from criptopipe.defs.checks import freshness_checks
 from criptopipe.defs.jobs import history_job
 from criptopipe.defs.partitions import START_DATE
-from criptopipe.defs.resources import PostgresResource
+from criptopipe.defs.resources import PostgresResource, env_settings
 from criptopipe.pipeline.alerts import post_alert
 from criptopipe.storage import ops_log
-
-NEW_COIN_LOOKBACK_DAYS = 365
-WEBHOOK_ENV = "CRIPTOPIPE_ALERT_WEBHOOK_URL"
-LOOKBACK_ENV = "CRIPTOPIPE_NEW_COIN_LOOKBACK_DAYS"
-
-
-def latest_snapshot_coins(postgres: PostgresResource) -> tuple[str | None, list[str]]:
-    """The coins of the most recent raw_assets snapshot day in PostgreSQL."""
-    store = postgres.store()
-    with store.connect(read_only=True) as conn:
-        table = sql.Identifier(store.schema, "raw_assets")
-        exists = conn.execute("SELECT to_regclass(%s)", (table.as_string(conn),)).fetchone()
-        if not exists or not exists[0]:
-            return None, []
-        rows = conn.execute(
-            sql.SQL(
-                "SELECT snapshot_date, coin_id FROM {t} WHERE snapshot_date = "
-                "(SELECT max(snapshot_date) FROM {t}) ORDER BY coin_id"
-            ).format(t=table)
-        ).fetchall()
-    if not rows:
-        return None, []
-    return str(rows[0][0]), [r[1] for r in rows]
 
 
 @dataclass
@@ -77,18 +53,6 @@ class CoinCursor:
 
     def dump(self) -> str:
         return json.dumps({"after": self.after, "known": self.known})
-
-
-def lookback_days() -> int:
-    """Read when the sensor ticks (never at import): CRIPTOPIPE_NEW_COIN_LOOKBACK_DAYS or 365."""
-    raw = os.environ.get(LOOKBACK_ENV) or str(NEW_COIN_LOOKBACK_DAYS)
-    try:
-        days = int(raw)
-    except ValueError:
-        raise ValueError(f"{LOOKBACK_ENV}={raw!r} is not a whole number of days") from None
-    if days < 1:
-        raise ValueError(f"{LOOKBACK_ENV}={raw!r}: at least 1 day")
-    return days
 
 
 def backfill_range(today: date, days: int) -> tuple[date, date]:
@@ -129,7 +93,7 @@ def new_coin_sensor(
         return dg.SkipReason("raw_assets has never been materialized")
     if cursor.after is not None and latest[0].storage_id <= cursor.after:
         return dg.SkipReason("no raw_assets materialization since the last tick")
-    day, coins = latest_snapshot_coins(postgres)
+    day, coins = postgres.store().latest_coins(RAW_ASSETS)
     cursor.after = latest[0].storage_id
     if day is None:
         return dg.SensorResult(skip_reason="no raw_assets rows in PostgreSQL", cursor=cursor.dump())
@@ -144,7 +108,9 @@ def new_coin_sensor(
         return dg.SensorResult(
             skip_reason=f"no new coins in the {day} snapshot", cursor=cursor.dump()
         )
-    first, last = backfill_range(datetime.now(timezone.utc).date(), lookback_days())
+    first, last = backfill_range(
+        datetime.now(timezone.utc).date(), env_settings().new_coin_lookback_days
+    )
     context.log.info(f"new coins {new} in the {day} snapshot: backfilling {first}...{last}")
     return dg.SensorResult(run_requests=[new_coin_request(new, first, last)], cursor=cursor.dump())
 
@@ -219,7 +185,7 @@ def run_failure_alert(context: dg.RunFailureSensorContext, postgres: PostgresRes
         error=error,
     )
     notified = False
-    url = os.environ.get(WEBHOOK_ENV)
+    url = env_settings().alert_webhook_url
     if url:
         try:
             post_alert(
@@ -235,7 +201,7 @@ def run_failure_alert(context: dg.RunFailureSensorContext, postgres: PostgresRes
             notified = True
         except Exception as exc:  # the record below must land even if the webhook is down
             context.log.warning(f"alert webhook failed: {exc}")
-    ops_log.record_failure(postgres.resolved_url(), postgres.resolved_schema(), failure, notified)
+    ops_log.record_failure(postgres.store(), failure, notified)
 
 
 sensors = [new_coin_sensor, freshness_sensor, run_failure_alert]

@@ -1,8 +1,11 @@
-"""dagster-pandas frame types built from the schema contract, checked on every output.
+"""Output types built from the dataset registry, checked on every output.
 
-Each dataset's type requires its columns plus the raw-archive columns, non-null where the table
-says NOT NULL, Decimal (never float) in `numeric` columns, `datetime.date` in `date` columns,
-tz-aware UTC datetimes in `timestamptz` columns, non-negative prices, and a unique natural key.
+Each dataset's frame type (dagster-pandas) requires its columns plus the raw-archive columns,
+non-null where the table says NOT NULL, Decimal (never float) in `numeric` columns,
+`datetime.date` in `date` columns, tz-aware UTC datetimes in `timestamptz` columns, no negative
+values where the column says so, and a unique natural key. An asset checks every frame against
+it before keeping it (`checked_output`), and its output type (`output_type`) verifies that the
+`SliceOutput` it hands the IO manager was built that way.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ from dagster_pandas.constraints import (
     NonNullableColumnConstraint,
 )
 
-from criptopipe.storage.datasets import DATASETS, Column, Dataset
+from criptopipe.datasets import Dataset
+from criptopipe.pipeline.output import SliceOutput
+from criptopipe.storage.slices import Slice
+from criptopipe.storage.tables import Column
 from criptopipe.transform.frames import ARCHIVE_COLUMNS
 
 
@@ -84,15 +90,12 @@ def _is_utc_datetime(v: Any) -> bool:
     return isinstance(v, datetime) and v.tzinfo is not None and v.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
 
 
-NON_NEGATIVE = {"price_usd", "supply", "max_supply", "market_cap_usd", "volume_usd_24hr"}
-
-
 def _column(c: Column) -> PandasColumn:
     constraints: list[Any] = []
     if not c.nullable:
         constraints.append(NonNullableColumnConstraint())
     if c.pg_type == "numeric":
-        if c.name in NON_NEGATIVE:
+        if c.non_negative:
             constraints.append(
                 ValuesOfTypeConstraint("non-negative Decimals", _is_non_negative_decimal)
             )
@@ -120,28 +123,49 @@ def frame_type(ds: Dataset) -> Any:
     )
 
 
-RawAssetsFrame = frame_type(DATASETS["raw_assets"])
-AssetHistoryFrame = frame_type(DATASETS["asset_history"])
-MarketSnapshotsFrame = frame_type(DATASETS["market_snapshots"])
+_FRAME_TYPES: dict[str, Any] = {}
 
 
-def _check_batches(_: Any, value: Any) -> dg.TypeCheck:
-    from criptopipe.transform.batches import SpilledFrames
+def frame_type_of(ds: Dataset) -> Any:
+    """The dataset's frame type, built once."""
+    if ds.name not in _FRAME_TYPES:
+        _FRAME_TYPES[ds.name] = frame_type(ds)
+    return _FRAME_TYPES[ds.name]
 
-    if not isinstance(value, SpilledFrames):
-        return dg.TypeCheck(False, description=f"expected SpilledFrames, got {type(value)}")
-    return dg.TypeCheck(
-        value.validated,
-        description=f"{len(value.batches)} batch(es), {value.rows} rows, each checked against "
-        f"{AssetHistoryFrame.display_name} before it was spilled",
-        metadata={"batches": len(value.batches), "rows": value.rows},
+
+def checked_output(ds: Dataset, window: Slice, *, spill: bool = False) -> SliceOutput:
+    """A SliceOutput whose every frame is checked against the dataset's frame type first."""
+    frame_dagster_type = frame_type_of(ds)
+
+    def check(frame: pd.DataFrame) -> None:
+        result = dg.check_dagster_type(frame_dagster_type, frame)
+        if not result.success:
+            raise dg.Failure(
+                description=f"{ds.name} rows failed their type check: {result.description}",
+                metadata=result.metadata,
+                allow_retries=False,
+            )
+
+    return SliceOutput(ds, window, check=check, spill=spill)
+
+
+def output_type(ds: Dataset) -> dg.DagsterType:
+    """What the asset returns: a SliceOutput of this dataset, every frame checked."""
+    display = frame_type_of(ds).display_name
+
+    def type_check(_: Any, value: Any) -> dg.TypeCheck:
+        if not isinstance(value, SliceOutput) or value.table.name != ds.name:
+            return dg.TypeCheck(False, description=f"expected a SliceOutput of {ds.name}")
+        return dg.TypeCheck(
+            value.checked,
+            description=f"{len(value.parts)} part(s), {value.rows} rows, each checked against "
+            f"{display} before it was kept",
+            metadata={"parts": len(value.parts), "rows": value.rows},
+        )
+
+    return dg.DagsterType(
+        name=f"{ds.name}_output",
+        type_check_fn=type_check,
+        description=f"Rows of `{ds.name}` by slice, each frame validated against {display} "
+        "(columns, types, non-negative values, unique key).",
     )
-
-
-#: asset_history's output: batches spilled to disk, each checked against AssetHistoryFrame
-AssetHistoryBatches = dg.DagsterType(
-    name="asset_history_batches",
-    type_check_fn=_check_batches,
-    description="Rows of `asset_history` in batches of coins, each validated against "
-    "asset_history_frame (columns, types, non-negative prices, unique key).",
-)

@@ -21,8 +21,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from criptopipe import settings as names
-from criptopipe.local import servers as devservers
+from criptopipe.config import DEFAULT_BASE_URL
+from criptopipe.local import servers
+from criptopipe.local.ports import DevServerError, free_port, port_open
 
 SANDBOX_PORT = 8555
 SANDBOX_KEY = "sandbox"
@@ -36,7 +37,7 @@ class LocalEnv:
 
     @property
     def base_url(self) -> str:
-        return self.env.get(names.COINCAP_BASE_URL, names.DEFAULT_BASE_URL)
+        return self.env.get("COINCAP_BASE_URL", DEFAULT_BASE_URL)
 
 
 def project_root() -> Path:
@@ -68,8 +69,8 @@ def start_sandbox(root: Path, port: int = SANDBOX_PORT) -> str:
         known = json.loads(path.read_text())
         if _sandbox_healthy(int(known["port"])):
             return f"http://127.0.0.1:{known['port']}/v3"
-    if devservers.port_open(port):
-        port = devservers.free_port()
+    if port_open(port):
+        port = free_port()
     log = state_dir(root) / "sandbox.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
@@ -95,7 +96,7 @@ def start_sandbox(root: Path, port: int = SANDBOX_PORT) -> str:
         if proc.poll() is not None:
             break
         time.sleep(0.1)
-    raise devservers.DevServerError(f"the CoinCap sandbox did not start; see {log}")
+    raise DevServerError(f"the CoinCap sandbox did not start; see {log}")
 
 
 def stop_sandbox(root: Path) -> bool:
@@ -138,25 +139,25 @@ def prepare(root: Path | None = None, *, with_sandbox: bool = True) -> LocalEnv:
     """Everything a local run needs, started if missing; returns the variables to run with."""
     root = root or project_root()
     env: dict[str, str] = {}
-    local = not (os.environ.get(names.DATABASE_URL) and os.environ.get(names.MONGODB_URI))
+    local = not (os.environ.get("DATABASE_URL") and os.environ.get("MONGODB_URI"))
     if local:
-        started = devservers.up(state_dir(root))
+        started = servers.up(state_dir(root))
         env.update({k: v for k, v in started.items() if k not in os.environ})
-    database_url = os.environ.get(names.DATABASE_URL) or env[names.DATABASE_URL]
+    database_url = os.environ.get("DATABASE_URL") or env["DATABASE_URL"]
     for key, value in dagster_env(root, database_url).items():
         env.setdefault(key, value)
     sandbox = False
-    if not os.environ.get(names.COINCAP_API_KEY) and with_sandbox:
-        if not os.environ.get(names.COINCAP_BASE_URL):
-            env[names.COINCAP_BASE_URL] = start_sandbox(root)
-            env[names.COINCAP_API_KEY] = SANDBOX_KEY
+    if not os.environ.get("COINCAP_API_KEY") and with_sandbox:
+        if not os.environ.get("COINCAP_BASE_URL"):
+            env["COINCAP_BASE_URL"] = start_sandbox(root)
+            env["COINCAP_API_KEY"] = SANDBOX_KEY
         sandbox = True
     return LocalEnv(env=env, sandbox=sandbox, local_servers=local)
 
 
 def stop(root: Path | None = None) -> list[str]:
     root = root or project_root()
-    stopped = devservers.down(state_dir(root))
+    stopped = servers.down(state_dir(root))
     if stop_sandbox(root):
         stopped.append("sandbox")
     return stopped

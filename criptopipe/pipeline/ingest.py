@@ -1,9 +1,9 @@
 """What one materialization fetches, decided and done without Dagster.
 
 The assets call these coroutines with an open `CoinCapClient`: resolve the tracked coins, fetch
-the ranged history of each (concurrently, bounded by the client), list each coin's markets, and
-decide whether a snapshot partition may be fetched live or must come from the raw archive.
-Progress goes to a plain callback so the assets can route it to Dagster's log.
+the ranged history of each (concurrently, bounded by the client) or only the missing ranges,
+and list each coin's markets. Progress goes to a plain callback so the assets can route it to
+Dagster's log.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from enum import Enum
+from datetime import date, timedelta
 
 from criptopipe.sources.coincap.client import CoinCapClient
 from criptopipe.sources.coincap.errors import NotFoundError
 from criptopipe.sources.coincap.models import Asset, HistoryPoint, Market
+from criptopipe.storage.slices import midnight
 from criptopipe.transform.frames import utc_day
 
 Progress = Callable[[str], None]
@@ -27,7 +27,9 @@ def _quiet(_: str) -> None:
 
 
 class UnknownCoinsError(ValueError):
-    """Coin ids CoinCap does not know."""
+    """Coin ids CoinCap does not know: a retry cannot fix it."""
+
+    retryable = False
 
     def __init__(self, missing: Sequence[str]) -> None:
         self.missing = list(missing)
@@ -80,10 +82,6 @@ class HistoryResult:
     missing: dict[str, list[date]] = field(default_factory=dict)
 
 
-def _day_start(d: date) -> datetime:
-    return datetime.combine(d, time(), tzinfo=timezone.utc)
-
-
 async def fetch_history(
     client: CoinCapClient,
     coins: Sequence[str],
@@ -99,7 +97,7 @@ async def fetch_history(
     async def one(coin: str) -> tuple[str, list[HistoryPoint]]:
         try:
             points = await client.history(
-                coin, interval="d1", start=_day_start(first), end=_day_start(end)
+                coin, interval="d1", start=midnight(first), end=midnight(end)
             )
         except NotFoundError as exc:
             raise UnknownCoinsError([coin]) from exc
@@ -152,25 +150,6 @@ async def fetch_markets(
     return {c: out[c] for c in coins if c in out}
 
 
-class SnapshotSource(Enum):
-    LIVE = "live"  # the latest closed day, within the grace period: fetch from CoinCap
-    ARCHIVE = "archive"  # older: only the raw documents archived when it was live can rebuild it
-    OPEN = "open"  # the day has not closed yet
-
-
-def snapshot_source(day: date, now: datetime, grace: timedelta) -> SnapshotSource:
-    """Partition D is the state at the close of UTC day D. CoinCap serves only the present, so
-    live data may be stamped D only while the present is still "the close of D": from D's end
-    until the grace period after it. Never stamp live data with an older date."""
-    closes = _day_start(day + timedelta(days=1))
-    if now < closes:
-        return SnapshotSource.OPEN
-    # only the latest closed day may be live, however long the grace period
-    if now < closes + min(grace, timedelta(days=1)):
-        return SnapshotSource.LIVE
-    return SnapshotSource.ARCHIVE
-
-
 Gap = tuple[str, date, date]  # coin, first day, end day (exclusive)
 
 
@@ -205,7 +184,7 @@ async def fetch_gaps(
         coin, start, stop = gap
         try:
             points = await client.history(
-                coin, interval="d1", start=_day_start(start), end=_day_start(stop)
+                coin, interval="d1", start=midnight(start), end=midnight(stop)
             )
         except NotFoundError as exc:
             raise UnknownCoinsError([coin]) from exc

@@ -1,37 +1,47 @@
-"""Plan before paying: what a materialization will cost at CoinCap, before any call.
+"""Plan before paying: what a CoinCap materialization will cost, before any call.
 
 CoinCap v3 bills 1 credit per call plus 1 per started 2,500 bytes of body. The cost of a run is
 therefore known in advance from the number of coins, the days, the widest span one history
-request may cover and the bytes a record takes. Bytes per record default to what CoinCap's
-captured bodies weigh and are re-measured from the MongoDB raw archive when it holds records
-(`bytes_per_record_from_archive`), so estimates follow the API's real shapes as they drift.
+request may cover and the bytes a record takes in CoinCap's captured bodies
+(`criptopipe.sources.coincap.credits`). Each dataset's estimator is declared in the registry
+(`criptopipe.datasets`) from the functions here, and `PlanRequest` is the one input both
+`criptopipe plan` and the in-run budget guard build, so the two can never disagree.
 
-Dagster-free: the assets use `estimate` for the budget guard, `criptopipe plan` prints it.
+Dagster-free.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
-from criptopipe.sources.coincap.credits import credits_for
+from criptopipe.sources.coincap.credits import (
+    ASSET_BYTES,
+    ENVELOPE_BYTES,
+    HISTORY_POINT_BYTES,
+    MARKET_BYTES,
+    credits_for,
+)
 
-#: bytes of one record in CoinCap's JSON body, from the captured v3 bodies (commas included)
-DEFAULT_BYTES_PER_RECORD: dict[str, int] = {
-    "asset_history": 144,
-    "raw_assets": 480,
-    "market_snapshots": 215,
-}
-#: `{"data":[...],"timestamp":1700000000000}` around the records
-ENVELOPE_BYTES = 40
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What a materialization will do, in the terms its cost depends on."""
+
+    first: date
+    end: date  # exclusive
+    coins: int  # tracked coins: the explicit list, or N of a top-N universe
+    resolve_top_n: bool  # a top-N universe costs one asset-list call to resolve
+    live_days: int  # snapshot days fetched live (older ones come from the archive for free)
+    span_days: int  # widest window one history request covers
+    markets_per_coin: int | None
 
 
 class BudgetExceededError(RuntimeError):
     """The estimate of a run exceeds what is left of the month's credit budget."""
+
+    retryable = False
 
 
 @dataclass(frozen=True)
@@ -76,7 +86,7 @@ def estimate_history(
 ) -> Estimate:
     """`coins` x ceil(days / span) ranged requests (plus one asset-list call to resolve a top-N
     universe). Coins listed after `first` send fewer points, so this errs on the high side."""
-    per = bytes_per_record or DEFAULT_BYTES_PER_RECORD["asset_history"]
+    per = bytes_per_record or HISTORY_POINT_BYTES
     days = (end - first).days
     requests = total_bytes = total_credits = 0
     for chunk in history_chunks(days, span_days):
@@ -88,7 +98,7 @@ def estimate_history(
         f"{coins} coins x {len(history_chunks(days, span_days))} request(s) of <= {span_days} days"
     ]
     if resolve_top_n:
-        size, cost = _request(coins, DEFAULT_BYTES_PER_RECORD["raw_assets"])
+        size, cost = _request(coins, ASSET_BYTES)
         requests, total_bytes, total_credits = (
             requests + 1,
             total_bytes + size,
@@ -102,7 +112,7 @@ def estimate_raw_assets(
     coins: int, live_days: int, *, bytes_per_record: int | None = None
 ) -> Estimate:
     """One asset-list call per live day (archived days are rebuilt for free)."""
-    per = bytes_per_record or DEFAULT_BYTES_PER_RECORD["raw_assets"]
+    per = bytes_per_record or ASSET_BYTES
     pages = max(1, math.ceil(coins / 2000))
     size, cost = _request(coins, per)
     return Estimate(
@@ -122,7 +132,7 @@ def estimate_markets(
     resolve_top_n: bool = False,
     bytes_per_record: int | None = None,
 ) -> Estimate:
-    per = bytes_per_record or DEFAULT_BYTES_PER_RECORD["market_snapshots"]
+    per = bytes_per_record or MARKET_BYTES
     markets = markets_per_coin or 100  # CoinCap's default page when unbounded: a floor
     size, cost = _request(markets, per)
     est = Estimate(
@@ -133,20 +143,9 @@ def estimate_markets(
         notes=[f"{coins} coins x {live_days} live day(s), <= {markets} markets each"],
     )
     if resolve_top_n and live_days:
-        size, cost = _request(coins, DEFAULT_BYTES_PER_RECORD["raw_assets"])
+        size, cost = _request(coins, ASSET_BYTES)
         est = Estimate(est.asset, est.requests + 1, est.bytes + size, est.credits + cost, est.notes)
     return est
-
-
-def record_bytes(record: Mapping[str, Any]) -> int:
-    """Bytes a record takes in CoinCap's compact JSON body (plus its separating comma)."""
-    return len(json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()) + 1
-
-
-def bytes_per_record_from_archive(records: Iterable[Mapping[str, Any]]) -> int | None:
-    """Mean size of archived records (a sample is enough); None when there are none."""
-    sizes = [record_bytes(r) for r in records]
-    return math.ceil(sum(sizes) / len(sizes)) if sizes else None
 
 
 def check_budget(estimate_credits: int, budget: int | None, spent: int) -> str:
@@ -166,4 +165,20 @@ def check_budget(estimate_credits: int, budget: int | None, spent: int) -> str:
     return (
         f"estimated {estimate_credits} credits; {remaining} of the month's {budget} remain "
         f"({spent} spent)"
+    )
+
+
+def history(req: PlanRequest) -> Estimate:
+    return estimate_history(
+        req.coins, req.first, req.end, req.span_days, resolve_top_n=req.resolve_top_n
+    )
+
+
+def raw_assets(req: PlanRequest) -> Estimate:
+    return estimate_raw_assets(req.coins, req.live_days)
+
+
+def markets(req: PlanRequest) -> Estimate:
+    return estimate_markets(
+        req.coins, req.live_days, req.markets_per_coin, resolve_top_n=req.resolve_top_n
     )

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from typing import Any
 
-from criptopipe.storage.datasets import Dataset
+from criptopipe.datasets import Dataset
 from criptopipe.storage.mongo import MongoStore
 from criptopipe.storage.postgres import PostgresStore
-from criptopipe.storage.slices import Slice
-from criptopipe.transform.frames import frame_from_documents
+from criptopipe.storage.slices import Slice, as_date
 
 
 @dataclass
@@ -26,12 +25,6 @@ class ReplayResult:
     rows: int = 0
     days_replayed: int = 0
     days_without_archive: list[date] = field(default_factory=list)
-
-
-def _day(value: Any) -> date:
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).date()
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 def replay(
@@ -46,14 +39,14 @@ def replay(
 ) -> ReplayResult:
     """Replace `ds` in PostgreSQL for [first, end) from the archive, `chunk_days` at a time."""
     result = ReplayResult(ds.name)
-    pg.ensure_schema()
+    pg.ensure_schema([ds])
     start = first
     while start < end:
         stop = min(start + timedelta(days=chunk_days), end)
         docs = mongo.read_slice(ds, Slice(start, stop))
         by_day: dict[date, list[dict[str, Any]]] = {}
         for doc in docs:
-            by_day.setdefault(_day(doc[ds.partition_column]), []).append(doc)
+            by_day.setdefault(as_date(doc[ds.partition_column]), []).append(doc)
         day = start
         while day < stop:
             if day not in by_day:
@@ -65,7 +58,7 @@ def replay(
             while run_end < stop and run_end in by_day:
                 batch.extend(by_day[run_end])
                 run_end += timedelta(days=1)
-            written = pg.replace_slice(ds, Slice(day, run_end), frame_from_documents(ds, batch))
+            written = pg.replace_slice(ds, Slice(day, run_end), ds.frame_from_documents(batch))
             result.rows += written.rows_written
             result.days_replayed += (run_end - day).days
             day = run_end

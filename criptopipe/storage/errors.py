@@ -9,11 +9,15 @@ from urllib.parse import urlsplit
 
 
 class StorageError(RuntimeError):
-    """Base of every storage failure."""
+    """Base of every storage failure. `retryable`: whether trying again later may help."""
+
+    retryable = False
 
 
 class StorageUnavailableError(StorageError):
     """The server cannot be reached (down, wrong host/port, firewall) within the timeout."""
+
+    retryable = True
 
 
 class StorageAuthError(StorageError):

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-from datetime import date, datetime, timezone
-from datetime import time as dtime
+from collections.abc import Iterable, Iterator
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -30,7 +29,6 @@ from pymongo import errors as mongo_errors
 from pymongo.collection import Collection
 from pymongo.uri_parser import parse_uri
 
-from criptopipe.storage.datasets import DATASETS, Dataset
 from criptopipe.storage.errors import (
     StorageAuthError,
     StorageError,
@@ -40,30 +38,21 @@ from criptopipe.storage.errors import (
     refuse_duplicate_keys,
     scrub,
 )
-from criptopipe.storage.slices import Slice, check_rows
+from criptopipe.storage.slices import Slice, as_date, midnight
+from criptopipe.storage.tables import Table
 
 DEFAULT_DATABASE = "criptopipe"
 BATCH = 5_000
 INDEX = "natural_key"
 
 
-def _midnight(d: date) -> datetime:
-    return datetime.combine(d, dtime(), tzinfo=timezone.utc)
-
-
-def _as_date(value: Any) -> date:
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).date()
-    return value  # type: ignore[no-any-return]
-
-
-def id_columns(ds: Dataset) -> list[str]:
+def id_columns(ds: Table) -> list[str]:
     """The natural key with the coin first: ids read `bitcoin|2024-06-01|...` and never start
     with a bare date (which some MongoDB-compatible servers misread as a date)."""
     return [ds.coin_column, *(k for k in ds.key if k != ds.coin_column)]
 
 
-def document_id(ds: Dataset, values: dict[str, Any]) -> str:
+def document_id(ds: Table, values: dict[str, Any]) -> str:
     return "|".join(
         v.isoformat() if isinstance(v, date) else str(v)
         for v in (values[k] for k in id_columns(ds))
@@ -97,7 +86,7 @@ class MongoStore:
     def close(self) -> None:
         self._client.close()
 
-    def collection(self, ds: Dataset) -> Collection[dict[str, Any]]:
+    def collection(self, ds: Table) -> Collection[dict[str, Any]]:
         return self._db[ds.name]
 
     def _explain(self, exc: Exception) -> Exception:
@@ -115,9 +104,9 @@ class MongoStore:
             )
         return StorageError(f"MongoDB error at {self._hosts}: {text}")
 
-    def ensure_indexes(self) -> None:
+    def ensure_indexes(self, tables: Iterable[Table]) -> None:
         try:
-            for ds in DATASETS.values():
+            for ds in tables:
                 coll = self.collection(ds)
                 coll.create_index([(k, pymongo.ASCENDING) for k in ds.key], unique=True, name=INDEX)
                 coll.create_index(
@@ -127,33 +116,25 @@ class MongoStore:
         except mongo_errors.PyMongoError as exc:
             raise self._explain(exc) from exc
 
-    def _filter(self, ds: Dataset, slc: Slice) -> dict[str, Any]:
-        flt: dict[str, Any] = {
-            ds.partition_column: {"$gte": slc.start_datetime, "$lt": slc.end_datetime}
-        }
-        if slc.coins is not None:
-            flt[ds.coin_column] = {"$in": sorted(slc.coins)}
-        return flt
-
-    def _documents(self, ds: Dataset, frame: pd.DataFrame, batch: str) -> Iterator[dict[str, Any]]:
+    def _documents(self, ds: Table, frame: pd.DataFrame, batch: str) -> Iterator[dict[str, Any]]:
         cols = list(ds.key) + ["record", "fetched_at", "request_path"]
         for values in frame[cols].itertuples(index=False, name=None):
             row = dict(zip(cols, values, strict=True))
             doc: dict[str, Any] = {"_id": document_id(ds, row)}
             for k in ds.key:
-                doc[k] = _midnight(row[k]) if k == ds.partition_column else row[k]
+                doc[k] = midnight(row[k]) if k == ds.partition_column else row[k]
             doc["record"] = row["record"]
             doc["fetched_at"] = row["fetched_at"]
             doc["request_path"] = row["request_path"]
             doc["_batch"] = batch
             yield doc
 
-    def replace_slice(self, ds: Dataset, slc: Slice, frame: pd.DataFrame) -> WriteResult:
-        check_rows(ds.partition_column, ds.coin_column, ds.key, slc, frame)
+    def replace_slice(self, ds: Table, slc: Slice, frame: pd.DataFrame) -> WriteResult:
+        slc.check_rows(ds, frame)
         refuse_duplicate_keys(ds.key, frame)
         started = time.monotonic()
         coll = self.collection(ds)
-        flt = self._filter(ds, slc)
+        flt = slc.mongo_filter(ds)
         batch = uuid.uuid4().hex
         try:
             empty = coll.find_one(flt, {"_id": 1}) is None
@@ -184,29 +165,21 @@ class MongoStore:
             [pymongo.ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False
         )
 
-    def read_slice(self, ds: Dataset, slc: Slice) -> list[dict[str, Any]]:
+    def read_slice(self, ds: Table, slc: Slice) -> list[dict[str, Any]]:
         """The slice's stored documents, by natural key (the batch marker left out)."""
         try:
-            cursor = self.collection(ds).find(self._filter(ds, slc), {"_batch": 0})
+            cursor = self.collection(ds).find(slc.mongo_filter(ds), {"_batch": 0})
             return sorted(cursor, key=lambda d: tuple(str(d.get(k)) for k in ds.key))
         except mongo_errors.PyMongoError as exc:
             raise self._explain(exc) from exc
 
-    def keys(self, ds: Dataset, slc: Slice) -> set[tuple[Any, ...]]:
+    def keys(self, ds: Table, slc: Slice) -> set[tuple[Any, ...]]:
         projection = {k: 1 for k in ds.key}
         try:
-            docs = self.collection(ds).find(self._filter(ds, slc), projection)
+            docs = self.collection(ds).find(slc.mongo_filter(ds), projection)
             return {
-                tuple(_as_date(d[k]) if k == ds.partition_column else d[k] for k in ds.key)
+                tuple(as_date(d[k]) if k == ds.partition_column else d[k] for k in ds.key)
                 for d in docs
             }
-        except mongo_errors.PyMongoError as exc:
-            raise self._explain(exc) from exc
-
-    def sample_records(self, ds: Dataset, n: int = 500) -> list[dict[str, Any]]:
-        """Up to `n` recent raw records (the planner measures bytes per record from them)."""
-        try:
-            docs = self.collection(ds).find({}, {"record": 1}).sort("fetched_at", -1).limit(n)
-            return [d["record"] for d in docs if isinstance(d.get("record"), dict)]
         except mongo_errors.PyMongoError as exc:
             raise self._explain(exc) from exc

@@ -1,7 +1,8 @@
 """The operations log in PostgreSQL: check results and failed runs, for the dashboard and humans.
 
 Dagster keeps its own history; these two small tables put the same facts next to the data, so the
-dashboard (which must not import Dagster) can show what passed, what failed and when.
+dashboard (which must not import Dagster) can show what passed, what failed and when. The tables
+are created by `PostgresStore.ensure_schema`; readers treat a missing table as an empty log.
 """
 
 from __future__ import annotations
@@ -11,33 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import psycopg
 from psycopg import sql
 
-_DDL = """
-CREATE SCHEMA IF NOT EXISTS {schema};
-CREATE TABLE IF NOT EXISTS {schema}.check_results (
-    id bigserial PRIMARY KEY,
-    asset text NOT NULL,
-    check_name text NOT NULL,
-    partition_key text,
-    passed boolean NOT NULL,
-    severity text NOT NULL,
-    description text NOT NULL,
-    metadata jsonb NOT NULL DEFAULT '{{}}',
-    evaluated_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX IF NOT EXISTS check_results_evaluated_at_idx ON {schema}.check_results (evaluated_at);
-CREATE TABLE IF NOT EXISTS {schema}.run_failures (
-    run_id text PRIMARY KEY,
-    job_name text NOT NULL,
-    asset text,
-    partition_key text,
-    error text NOT NULL,
-    failed_at timestamptz NOT NULL DEFAULT now(),
-    notified boolean NOT NULL DEFAULT false
-);
-"""
+from criptopipe.storage.postgres import PostgresStore
+from criptopipe.storage.schema import CHECK_RESULTS, RUN_FAILURES
 
 
 @dataclass(frozen=True)
@@ -60,24 +38,13 @@ class RunFailure:
     error: str
 
 
-def _connect(url: str) -> psycopg.Connection[Any]:
-    return psycopg.connect(url, connect_timeout=10, autocommit=True, options="-c TimeZone=UTC")
-
-
-def ensure(conn: psycopg.Connection[Any], schema: str) -> None:
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('criptopipe.ops_log'))")
-        conn.execute(sql.SQL(_DDL).format(schema=sql.Identifier(schema)))
-
-
-def record_check(url: str, schema: str, rec: CheckRecord) -> None:
-    with _connect(url) as conn:
-        ensure(conn, schema)
+def record_check(store: PostgresStore, rec: CheckRecord) -> None:
+    with store.connect() as conn, conn.transaction():
         conn.execute(
             sql.SQL(
-                "INSERT INTO {}.check_results (asset, check_name, partition_key, passed, severity,"
+                "INSERT INTO {}.{} (asset, check_name, partition_key, passed, severity,"
                 " description, metadata) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-            ).format(sql.Identifier(schema)),
+            ).format(sql.Identifier(store.schema), sql.Identifier(CHECK_RESULTS)),
             (
                 rec.asset,
                 rec.check_name,
@@ -90,16 +57,15 @@ def record_check(url: str, schema: str, rec: CheckRecord) -> None:
         )
 
 
-def record_failure(url: str, schema: str, failure: RunFailure, notified: bool) -> None:
+def record_failure(store: PostgresStore, failure: RunFailure, notified: bool) -> None:
     """Idempotent per run: a sensor retick never records a failure twice."""
-    with _connect(url) as conn:
-        ensure(conn, schema)
+    with store.connect() as conn, conn.transaction():
         conn.execute(
             sql.SQL(
-                "INSERT INTO {}.run_failures (run_id, job_name, asset, partition_key, error, "
+                "INSERT INTO {}.{} (run_id, job_name, asset, partition_key, error, "
                 "failed_at, notified) VALUES (%s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (run_id) DO UPDATE SET notified = EXCLUDED.notified"
-            ).format(sql.Identifier(schema)),
+            ).format(sql.Identifier(store.schema), sql.Identifier(RUN_FAILURES)),
             (
                 failure.run_id,
                 failure.job_name,
@@ -112,12 +78,13 @@ def record_failure(url: str, schema: str, failure: RunFailure, notified: bool) -
         )
 
 
-def failures(url: str, schema: str) -> list[dict[str, Any]]:
-    with _connect(url) as conn:
-        ensure(conn, schema)
+def failures(store: PostgresStore) -> list[dict[str, Any]]:
+    with store.connect(read_only=True) as conn:
+        if not store.table_exists(conn, RUN_FAILURES):
+            return []
         cur = conn.execute(
-            sql.SQL("SELECT * FROM {}.run_failures ORDER BY failed_at DESC").format(
-                sql.Identifier(schema)
+            sql.SQL("SELECT * FROM {}.{} ORDER BY failed_at DESC").format(
+                sql.Identifier(store.schema), sql.Identifier(RUN_FAILURES)
             )
         )
         cols = [c.name for c in cur.description or []]

@@ -8,19 +8,17 @@ previous slice untouched (the transaction never commits). Every session runs wit
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import date
 from typing import Any
 
 import pandas as pd
 import psycopg
 from psycopg import sql
 
-from criptopipe.storage.datasets import Dataset
+from criptopipe.storage.copy_format import copy_text, object_frame
 from criptopipe.storage.errors import (
     StorageAuthError,
     StorageError,
@@ -31,7 +29,9 @@ from criptopipe.storage.errors import (
     refuse_duplicate_keys,
     scrub,
 )
-from criptopipe.storage.slices import Slice, check_rows
+from criptopipe.storage.schema import system_ddl
+from criptopipe.storage.slices import Slice
+from criptopipe.storage.tables import Table
 
 COPY_CHUNK = 20_000
 
@@ -44,8 +44,15 @@ def _pg_password(url: str) -> str | None:
 
 
 class PostgresStore:
-    def __init__(self, url: str, schema: str = "coincap", connect_timeout: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        schema: str = "coincap",
+        connect_timeout: int = 10,
+        application_name: str = "criptopipe",
+    ) -> None:
         self.url, self.schema, self.connect_timeout = url, schema, connect_timeout
+        self.application_name = application_name
 
     def __repr__(self) -> str:
         return f"PostgresStore({redact_url(self.url)!r}, schema={self.schema!r})"
@@ -59,7 +66,7 @@ class PostgresStore:
                 self.url,
                 connect_timeout=self.connect_timeout,
                 options="-c TimeZone=UTC",
-                application_name="criptopipe",
+                application_name=self.application_name,
             )
         except psycopg.OperationalError as exc:
             raise self._explain(exc) from None
@@ -108,23 +115,23 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ DDL
 
-    def table(self, ds: Dataset) -> sql.Composed:
+    def table(self, ds: Table) -> sql.Composed:
         return sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(ds.name))
 
-    def qualified_name(self, ds: Dataset) -> str:
+    def qualified_name(self, ds: Table) -> str:
         return f"{self.schema}.{ds.name}"
 
-    def ensure_schema(self, datasets: list[Dataset] | None = None) -> None:
-        """Create or migrate (add missing columns) every table, idempotently and concurrently
-        safely (an advisory lock serialises concurrent first runs)."""
-        from criptopipe.storage.datasets import DATASETS
-
+    def ensure_schema(self, tables: Iterable[Table] = ()) -> None:
+        """Create or migrate (add missing columns) the pipeline's own tables and `tables`,
+        idempotently and safely under concurrency (an advisory lock serialises first runs).
+        The only place DDL runs: writers call it once per run, readers never."""
         with self.connect() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('criptopipe.ddl'))")
             conn.execute(
                 sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
             )
-            for ds in datasets or list(DATASETS.values()):
+            conn.execute(system_ddl(self.schema))
+            for ds in tables:
                 cols = [
                     sql.SQL("{} {}{}").format(
                         sql.Identifier(c.name),
@@ -157,23 +164,13 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ writes
 
-    def _where(self, ds: Dataset, slc: Slice) -> tuple[sql.Composable, list[Any]]:
-        where = sql.SQL("{} >= %s AND {} < %s").format(
-            sql.Identifier(ds.partition_column), sql.Identifier(ds.partition_column)
-        )
-        params: list[Any] = [slc.start, slc.end]
-        if slc.coins is not None:
-            where = sql.SQL("{} AND {} = ANY(%s)").format(where, sql.Identifier(ds.coin_column))
-            params.append(sorted(slc.coins))
-        return where, params
-
-    def replace_slice(self, ds: Dataset, slc: Slice, frame: pd.DataFrame) -> WriteResult:
+    def replace_slice(self, ds: Table, slc: Slice, frame: pd.DataFrame) -> WriteResult:
         """Replace exactly `slc` with `frame`'s rows: DELETE + COPY in one transaction."""
-        check_rows(ds.partition_column, ds.coin_column, ds.key, slc, frame)
+        slc.check_rows(ds, frame)
         refuse_duplicate_keys(ds.key, frame)
         started = time.monotonic()
         names = ds.column_names
-        where, params = self._where(ds, slc)
+        where, params = slc.where(ds)
         copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
             self.table(ds), sql.SQL(", ").join(sql.Identifier(n) for n in names)
         )
@@ -187,7 +184,7 @@ class PostgresStore:
                     with cur.copy(copy_sql) as copy:
                         for start in range(0, len(frame), COPY_CHUNK):
                             part = frame.iloc[start : start + COPY_CHUNK]
-                            copy.write(_copy_text(part, ds))
+                            copy.write(copy_text(part, ds))
             except psycopg.Error as exc:
                 if isinstance(exc, psycopg.OperationalError) and conn.broken:
                     raise self._explain(exc) from exc
@@ -196,9 +193,9 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ reads
 
-    def read_slice(self, ds: Dataset, slc: Slice) -> pd.DataFrame:
+    def read_slice(self, ds: Table, slc: Slice) -> pd.DataFrame:
         """The slice's rows with the dataset's columns (Decimal, date, UTC datetimes), by key."""
-        where, params = self._where(ds, slc)
+        where, params = slc.where(ds)
         query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {}").format(
             sql.SQL(", ").join(sql.Identifier(n) for n in ds.column_names),
             self.table(ds),
@@ -206,35 +203,35 @@ class PostgresStore:
             sql.SQL(", ").join(sql.Identifier(k) for k in ds.key),
         )
         with self.connect(read_only=True) as conn:
-            if not self._exists(conn, ds):
-                return _object_frame(ds.column_names, [])
+            if not self.table_exists(conn, ds.name):
+                return object_frame(ds.column_names, [])
             rows = conn.execute(query, params).fetchall()
-        return _object_frame(ds.column_names, rows)
+        return object_frame(ds.column_names, rows)
 
-    def keys(self, ds: Dataset, slc: Slice) -> set[tuple[Any, ...]]:
-        where, params = self._where(ds, slc)
+    def keys(self, ds: Table, slc: Slice) -> set[tuple[Any, ...]]:
+        where, params = slc.where(ds)
         query = sql.SQL("SELECT {} FROM {} WHERE {}").format(
             sql.SQL(", ").join(sql.Identifier(k) for k in ds.key), self.table(ds), where
         )
         with self.connect(read_only=True) as conn:
-            if not self._exists(conn, ds):
+            if not self.table_exists(conn, ds.name):
                 return set()
             return {tuple(r) for r in conn.execute(query, params).fetchall()}
 
-    def count(self, ds: Dataset, slc: Slice) -> int:
-        where, params = self._where(ds, slc)
+    def count(self, ds: Table, slc: Slice) -> int:
+        where, params = slc.where(ds)
         with self.connect(read_only=True) as conn:
-            if not self._exists(conn, ds):
+            if not self.table_exists(conn, ds.name):
                 return 0
             row = conn.execute(
                 sql.SQL("SELECT count(*) FROM {} WHERE {}").format(self.table(ds), where), params
             ).fetchone()
         return int(row[0]) if row else 0
 
-    def days_loaded(self, ds: Dataset) -> list[tuple[date, int]]:
+    def days_loaded(self, ds: Table) -> list[tuple[date, int]]:
         """(day, rows) for every day the table holds."""
         with self.connect(read_only=True) as conn:
-            if not self._exists(conn, ds):
+            if not self.table_exists(conn, ds.name):
                 return []
             rows = conn.execute(
                 sql.SQL("SELECT {}, count(*) FROM {} GROUP BY 1 ORDER BY 1").format(
@@ -243,70 +240,27 @@ class PostgresStore:
             ).fetchall()
         return [(r[0], int(r[1])) for r in rows]
 
-    def _exists(self, conn: psycopg.Connection[Any], ds: Dataset) -> bool:
-        row = conn.execute("SELECT to_regclass(%s)", (f'"{self.schema}"."{ds.name}"',)).fetchone()
+    def table_exists(self, conn: psycopg.Connection[Any], name: str) -> bool:
+        """Whether `schema.name` exists, on the caller's connection (one round trip)."""
+        qualified = sql.Identifier(self.schema, name).as_string(conn)
+        row = conn.execute("SELECT to_regclass(%s)", (qualified,)).fetchone()
         return bool(row and row[0])
 
-
-def _object_frame(names: list[str], rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """Rows as object columns holding the driver's values untouched: `from_records` would turn
-    an integer column with a NULL into floats and timestamps into pandas Timestamps."""
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
-    return pd.DataFrame(
-        {n: pd.Series(list(col), dtype=object) for n, col in zip(names, columns, strict=True)}
-    )
-
-
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _cell(value: Any) -> str:
-    """One value in COPY's text format (UTC ISO timestamps, exact Decimals, escaped text)."""
-    if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
-        return "\\N"
-    if isinstance(value, str):
-        return value.translate(_ESCAPES)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, (date, Decimal, int, float)):
-        return value.isoformat() if isinstance(value, date) else str(value)
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True).translate(_ESCAPES)
-    return str(value).translate(_ESCAPES)
-
-
-def _column_text(values: list[Any], pg_type: str) -> list[str]:
-    """A column's cells as COPY text. Dates, timestamps and ids repeat a lot (a day, a fetch
-    time, a coin): each distinct value is formatted once."""
-    if pg_type == "numeric":
-        return ["\\N" if v is None or v != v else str(v) for v in values]
-    if pg_type in ("integer", "bigint", "smallint"):
-        # pandas turns an int column holding a None into floats (1.0, NaN) before astype(object)
-        return [_integer(v) for v in values]
-    if pg_type == "jsonb":
-        return [_cell(v) for v in values]
-    cache: dict[Any, str] = {}
-    out: list[str] = []
-    append = out.append
-    for v in values:
-        text = cache.get(v)
-        if text is None:
-            text = cache[v] = _cell(v)
-        append(text)
-    return out
-
-
-def _integer(value: Any) -> str:
-    if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
-        return "\\N"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _copy_text(part: pd.DataFrame, ds: Dataset) -> bytes:
-    """Rows of `part` as COPY text, built a column at a time (much faster than adapting each
-    row's values one by one)."""
-    columns = [_column_text(part[c.name].tolist(), c.pg_type) for c in ds.columns]
-    lines = ["\t".join(cells) for cells in zip(*columns, strict=True)]
-    return ("\n".join(lines) + "\n").encode() if lines else b""
+    def latest_coins(self, ds: Table) -> tuple[date | None, list[str]]:
+        """The newest day `ds` holds and the coins it holds for that day."""
+        with self.connect(read_only=True) as conn:
+            if not self.table_exists(conn, ds.name):
+                return None, []
+            rows = conn.execute(
+                sql.SQL(
+                    "SELECT {day}, {coin} FROM {t} WHERE {day} = (SELECT max({day}) FROM {t}) "
+                    "ORDER BY {coin}"
+                ).format(
+                    day=sql.Identifier(ds.partition_column),
+                    coin=sql.Identifier(ds.coin_column),
+                    t=self.table(ds),
+                )
+            ).fetchall()
+        if not rows:
+            return None, []
+        return rows[0][0], sorted({str(r[1]) for r in rows})

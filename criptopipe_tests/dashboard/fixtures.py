@@ -120,7 +120,7 @@ PAGE_MARKERS = {
 @contextmanager
 def streamlit_server(loaded: Loaded, budget: str = "2500") -> Iterator[str]:
     """`streamlit run app.py` as `make dashboard` starts it, on a free port; yields its URL."""
-    from criptopipe.local.servers import free_port
+    from criptopipe.local.ports import free_port
 
     port = free_port()
     env = {**os.environ, **loaded.env(budget)}

@@ -20,7 +20,9 @@ from streamlit.testing.v1 import AppTest
 
 from criptopipe.dashboard import queries
 from criptopipe.dashboard.data import money
-from criptopipe.storage.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS
+from criptopipe.dashboard.sources import read
+from criptopipe.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS
+from criptopipe.storage.errors import StorageError
 from criptopipe.storage.postgres import PostgresStore
 from criptopipe.storage.slices import Slice
 from criptopipe_tests.dashboard.fixtures import (
@@ -242,17 +244,14 @@ def test_pipeline_health_without_checks_says_none_recorded(
 def test_reads_are_read_only_and_dashboard_url_wins(
     loaded: Loaded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    src = queries.Sources.from_env()
-    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
-        queries._read(
-            src,
-            sql.SQL("DELETE FROM {}.raw_assets").format(sql.Identifier(loaded.schema)),
-        )
+    src = queries.Sources.from_settings()
+    with pytest.raises(StorageError, match="read-only transaction"):
+        read(src, sql.SQL("DELETE FROM {}.raw_assets").format(sql.Identifier(loaded.schema)))
     assert len(queries.latest_assets(src)) == len(COINS)
     monkeypatch.setenv("DASHBOARD_DATABASE_URL", "postgresql://dashboard@127.0.0.1:1/x")
-    assert queries.Sources.from_env().pg_url == "postgresql://dashboard@127.0.0.1:1/x"
+    assert queries.Sources.from_settings().pg_url == "postgresql://dashboard@127.0.0.1:1/x"
     monkeypatch.setenv("COINCAP_CREDIT_BUDGET", "off")
-    assert queries.Sources.from_env().budget is None
+    assert queries.Sources.from_settings().budget is None
 
 
 @pytest.mark.parametrize("page", ["Market", "Coin", "Exchanges", "Pipeline health"])

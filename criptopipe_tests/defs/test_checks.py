@@ -16,13 +16,13 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
+from criptopipe.datasets import ASSET_HISTORY
 from criptopipe.defs.assets.coincap import asset_history, market_snapshots, raw_assets
 from criptopipe.defs.checks import quality_checks
 from criptopipe.defs.partitions import daily_partitions
 from criptopipe.defs.resources import (
     CoinUniverseResource,
 )
-from criptopipe.storage.datasets import ASSET_HISTORY
 
 DAY = "2024-03-05"
 HISTORY_CHECKS = {"no_duplicate_keys", "stores_agree", "valid_prices", "complete_days"}
@@ -241,7 +241,7 @@ def test_volume_shares_warn_when_they_do_not_add_up(
     latest = str(datetime.now(timezone.utc).date() - timedelta(days=1))
     resources = {
         **resources,
-        "universe": CoinUniverseResource(coins=["ethereum"], markets_per_coin=None),
+        "universe": CoinUniverseResource(coins=["ethereum"], markets_per_coin=0),
     }
     ok = dg.materialize(
         [market_snapshots, *quality_checks],

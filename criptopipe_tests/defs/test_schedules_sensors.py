@@ -26,8 +26,9 @@ from criptopipe.defs.resources import (
     CoinUniverseResource,
 )
 from criptopipe.defs.sensors import CoinCursor, freshness_sensor, new_coin_sensor, run_failure_alert
-from criptopipe.local.servers import free_port
+from criptopipe.local.ports import free_port
 from criptopipe.storage import ops_log
+from criptopipe.storage.postgres import PostgresStore
 
 DAY = "2024-03-05"
 
@@ -130,13 +131,13 @@ def test_new_coin_sensor_backfills_only_new_coins_once(
 def test_new_coin_lookback_must_be_a_positive_number(
     resources: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from criptopipe.defs.sensors import lookback_days
+    from criptopipe import config
 
     monkeypatch.setenv("CRIPTOPIPE_NEW_COIN_LOOKBACK_DAYS", "a year")
-    with pytest.raises(ValueError, match="CRIPTOPIPE_NEW_COIN_LOOKBACK_DAYS"):
-        lookback_days()
+    with pytest.raises(config.ConfigError, match="CRIPTOPIPE_NEW_COIN_LOOKBACK_DAYS"):
+        config.settings()
     monkeypatch.delenv("CRIPTOPIPE_NEW_COIN_LOOKBACK_DAYS")
-    assert lookback_days() == 365
+    assert config.settings().new_coin_lookback_days == 365
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -199,7 +200,7 @@ def test_run_failure_sensor_records_and_alerts(
     assert alert["run_id"] == result.run_id and "no-such-coin" in alert["error"]
     assert alert["partition"] == DAY and alert["assets"] == "asset_history"
     assert alert["text"].startswith("criptopipe: run ")
-    (row,) = ops_log.failures(pg_url, pg_schema)  # recorded once
+    (row,) = ops_log.failures(PostgresStore(pg_url, schema=pg_schema))  # recorded once
     assert row["run_id"] == result.run_id and row["notified"] is True
     assert row["job_name"] == result.dagster_run.job_name and row["partition_key"] == DAY
     assert row["error"].startswith("unknown coin id(s) 'no-such-coin'")
@@ -210,7 +211,7 @@ def test_run_failure_is_recorded_when_the_webhook_is_down(
 ) -> None:
     monkeypatch.setenv("CRIPTOPIPE_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{free_port()}/hook")
     result = _fail_and_sense(resources)
-    (row,) = ops_log.failures(pg_url, pg_schema)
+    (row,) = ops_log.failures(PostgresStore(pg_url, schema=pg_schema))
     assert row["run_id"] == result.run_id and row["notified"] is False
 
 
@@ -259,7 +260,7 @@ def test_a_failed_blocking_check_is_recorded_as_the_check(
             resources={"postgres": resources["postgres"]},
         ).for_run_failure()
         run_failure_alert(context)
-    (row,) = ops_log.failures(pg_url, pg_schema)
+    (row,) = ops_log.failures(PostgresStore(pg_url, schema=pg_schema))
     assert row["asset"] == "asset_history (check valid_prices)"
     assert row["partition_key"] == DAY and "valid_prices" in row["error"]
     assert row["notified"] is False  # no webhook configured

@@ -22,7 +22,8 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._serdes.config_class import ConfigurableClassData
 from psycopg import sql
 
-from criptopipe.local import servers as devservers
+from criptopipe.local import postgres as devservers
+from criptopipe.local.ports import free_port
 from criptopipe.storage.postgres import PostgresStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -224,7 +225,7 @@ def test_postgres_init_creates_both_databases_and_a_read_only_dashboard_role(adm
     # a folder the `postgres` user can enter (pytest's tmp_path is private to us)
     base = Path(tempfile.mkdtemp(prefix="criptopipe-pginit-"))
     base.chmod(0o755)
-    pg = devservers.PostgresServer(base / "pg", devservers.free_port(), devservers.find_pg_bin())
+    pg = devservers.PostgresServer(base / "pg", free_port(), devservers.find_pg_bin())
     pg.create_databases = lambda *a, **k: None  # type: ignore[method-assign]  # the script's job
     env = resolved("docker-compose.yml")["services"]
     passwords = env["postgres"]["environment"]

@@ -12,9 +12,9 @@ from datetime import date, timedelta
 import psycopg
 from psycopg import sql
 
+from criptopipe.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS
 from criptopipe.pipeline.ingest import find_gaps
 from criptopipe.sources.coincap.sandbox import SandboxServer
-from criptopipe.storage.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS
 from criptopipe.storage.postgres import PostgresStore
 from criptopipe.storage.slices import Slice
 from criptopipe_tests.e2e.conftest import ROOT, Project

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from criptopipe.local.servers import free_port
+from criptopipe.local.ports import free_port
 from criptopipe.sources.coincap.sandbox import SandboxServer
 from criptopipe_tests.e2e import dagster_ui as ui
 from criptopipe_tests.e2e.browser import ROOT, page, shot_path

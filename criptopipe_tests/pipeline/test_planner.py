@@ -9,7 +9,7 @@ import pytest
 
 from criptopipe.pipeline import planner
 from criptopipe.pipeline.ingest import find_gaps
-from criptopipe.sources.coincap.credits import credits_for
+from criptopipe.sources.coincap.credits import ENVELOPE_BYTES, HISTORY_POINT_BYTES, credits_for
 
 
 def test_credits_follow_v3_formula() -> None:
@@ -25,7 +25,7 @@ def test_history_is_one_request_per_coin_per_span() -> None:
     assert est.requests == 200
     est = planner.estimate_history(100, date(2024, 1, 1), date(2024, 12, 31), 365)
     assert est.requests == 100
-    per_request = planner.ENVELOPE_BYTES + 365 * planner.DEFAULT_BYTES_PER_RECORD["asset_history"]
+    per_request = ENVELOPE_BYTES + 365 * HISTORY_POINT_BYTES
     assert est.credits == 100 * credits_for(per_request)
 
 
@@ -40,13 +40,6 @@ def test_chunks_cover_the_window_exactly() -> None:
     assert planner.history_chunks(91, 30) == [30, 30, 30, 1]
     assert planner.history_chunks(0, 30) == []
     assert sum(planner.history_chunks(1000, 365)) == 1000
-
-
-def test_bytes_per_record_measured_from_the_archive() -> None:
-    records = [{"priceUsd": "1.5", "time": 1, "date": "2024-01-01T00:00:00.000Z"}] * 3
-    measured = planner.bytes_per_record_from_archive(records)
-    assert measured == planner.record_bytes(records[0])
-    assert planner.bytes_per_record_from_archive([]) is None
 
 
 def test_budget_guard_refuses_with_what_is_left() -> None:

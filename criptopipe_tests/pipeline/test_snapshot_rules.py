@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from criptopipe.pipeline.ingest import SnapshotSource, snapshot_source
+from criptopipe.pipeline.snapshots import SnapshotSource, snapshot_source
 
 DAY = date(2026, 11, 22)
 CLOSE = datetime(2026, 11, 23, tzinfo=timezone.utc)

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from criptopipe.local.servers import free_port
-from criptopipe.storage.datasets import ASSET_HISTORY
+from criptopipe.datasets import ASSET_HISTORY, all_datasets
+from criptopipe.local.ports import free_port
 from criptopipe.storage.errors import StorageAuthError, StorageUnavailableError
 from criptopipe.storage.mongo import MongoStore
 from criptopipe.storage.postgres import PostgresStore
@@ -33,8 +33,8 @@ JAN = date(2024, 1, 1)
 @pytest.fixture
 def stores(pg_url: str, pg_schema: str, mongo_url: str, mongo_db: str):  # type: ignore[no-untyped-def]
     pg, mongo = PostgresStore(pg_url, schema=pg_schema), MongoStore(mongo_url, database=mongo_db)
-    pg.ensure_schema()
-    mongo.ensure_indexes()
+    pg.ensure_schema(all_datasets())
+    mongo.ensure_indexes(all_datasets())
     yield pg, mongo
     mongo.close()
 
@@ -123,7 +123,7 @@ def test_a_non_utc_server_shifts_no_row(pg_url: str) -> None:
     url = urlunsplit(urlsplit(pg_url)._replace(path=f"/{name}"))
     try:
         store = PostgresStore(url, schema="coincap")
-        store.ensure_schema()
+        store.ensure_schema(all_datasets())
         slc = Slice.days(JAN, date(2024, 1, 2))
         frame = history_frame(["bitcoin"], JAN, 2, T0)
         store.replace_slice(ASSET_HISTORY, slc, frame)
@@ -149,10 +149,12 @@ def test_unreachable_servers_fail_fast_naming_host_and_port() -> None:
     with pytest.raises(StorageUnavailableError) as err:
         PostgresStore(
             f"postgresql://me:hunter2@127.0.0.1:{port}/db", connect_timeout=2
-        ).ensure_schema()
+        ).ensure_schema(all_datasets())
     assert f"127.0.0.1:{port}" in str(err.value) and "hunter2" not in str(err.value)
     with pytest.raises(StorageUnavailableError) as err:
-        MongoStore(f"mongodb://me:hunter2@127.0.0.1:{port}/db", timeout_ms=1000).ensure_indexes()
+        MongoStore(f"mongodb://me:hunter2@127.0.0.1:{port}/db", timeout_ms=1000).ensure_indexes(
+            all_datasets()
+        )
     assert f"127.0.0.1:{port}" in str(err.value) and "hunter2" not in str(err.value)
     assert time.monotonic() - started < 30
 
@@ -163,7 +165,7 @@ def test_a_wrong_password_says_so(pg_url: str) -> None:
         parts._replace(netloc=f"{parts.username}:not-the-password@{parts.hostname}:{parts.port}")
     )
     with pytest.raises(StorageAuthError) as err:
-        PostgresStore(wrong).ensure_schema()
+        PostgresStore(wrong).ensure_schema(all_datasets())
     assert "wrong user or password" in str(err.value)
     assert "not-the-password" not in str(err.value)
 
@@ -172,7 +174,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     from datetime import date, datetime, timezone
-    from criptopipe.storage.datasets import ASSET_HISTORY
+    from criptopipe.datasets import ASSET_HISTORY
     from criptopipe.storage.mongo import MongoStore
     from criptopipe.storage.postgres import PostgresStore
     from criptopipe.storage.slices import Slice

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from criptopipe.storage.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS
+from criptopipe.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS, all_datasets
 from criptopipe.storage.errors import DuplicateKeysError, StorageError, StorageUnavailableError
 from criptopipe.storage.mongo import MongoStore
 from criptopipe.storage.postgres import PostgresStore
@@ -28,8 +28,8 @@ FETCHED = datetime(2024, 6, 1, 0, 5, 1, 250000, tzinfo=timezone.utc)
 @pytest.fixture
 def stores(pg_url: str, pg_schema: str, mongo_url: str, mongo_db: str):  # type: ignore[no-untyped-def]
     pg, mongo = PostgresStore(pg_url, schema=pg_schema), MongoStore(mongo_url, database=mongo_db)
-    pg.ensure_schema()
-    mongo.ensure_indexes()
+    pg.ensure_schema(all_datasets())
+    mongo.ensure_indexes(all_datasets())
     yield pg, mongo
     mongo.close()
 
@@ -175,12 +175,12 @@ def test_an_empty_frame_empties_its_slice_and_nothing_else(stores) -> None:  # t
 
 def test_ddl_is_idempotent_and_adds_missing_columns(pg_url: str, pg_schema: str) -> None:
     store = PostgresStore(pg_url, schema=pg_schema)
-    store.ensure_schema()
+    store.ensure_schema(all_datasets())
     table = sql.SQL("{}.{}").format(sql.Identifier(pg_schema), sql.Identifier("raw_assets"))
     with psycopg.connect(pg_url, autocommit=True) as conn:  # an older table, before `tokens`
         conn.execute(sql.SQL("ALTER TABLE {} DROP COLUMN tokens").format(table))
-    store.ensure_schema()
-    store.ensure_schema()
+    store.ensure_schema(all_datasets())
+    store.ensure_schema(all_datasets())
     with psycopg.connect(pg_url) as conn:
         columns = conn.execute(
             "SELECT table_name, column_name, data_type FROM information_schema.columns "
@@ -204,12 +204,16 @@ def test_ddl_is_idempotent_and_adds_missing_columns(pg_url: str, pg_schema: str)
         "raw_assets": ["snapshot_date", "coin_id"],
         "asset_history": ["coin_id", "day"],
         "market_snapshots": ["snapshot_date", "coin_id", "exchange_id", "base_id", "quote_id"],
+        # the pipeline's own tables come with every ensure_schema
+        "credit_ledger": ["id"],
+        "check_results": ["id"],
+        "run_failures": ["run_id"],
     }
 
 
 def test_mongo_has_a_unique_natural_key_index_on_every_collection(stores) -> None:  # type: ignore[no-untyped-def]
     _, mongo = stores
-    mongo.ensure_indexes()  # a second time changes nothing
+    mongo.ensure_indexes(all_datasets())  # a second time changes nothing
     for ds in (RAW_ASSETS, ASSET_HISTORY, MARKET_SNAPSHOTS):
         indexes = mongo.collection(ds).index_information()
         unique = [spec for spec in indexes.values() if spec.get("unique")]

@@ -12,7 +12,8 @@ import pandas as pd
 import psycopg
 import pytest
 
-from criptopipe.storage.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS
+from criptopipe.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS
+from criptopipe.storage.copy_format import copy_text
 from criptopipe.storage.errors import (
     StorageAuthError,
     StorageError,
@@ -21,7 +22,7 @@ from criptopipe.storage.errors import (
     scrub,
 )
 from criptopipe.storage.mongo import MongoStore, document_id
-from criptopipe.storage.postgres import PostgresStore, _copy_text
+from criptopipe.storage.postgres import PostgresStore
 
 FETCHED = datetime(2025, 1, 1, 12, 30, 15, 123000, tzinfo=timezone.utc)
 
@@ -37,7 +38,7 @@ def test_copy_text_escapes_what_copy_would_misread() -> None:
     frame = pd.DataFrame([_raw_assets_row(name="tab\there", explorer="new\nline\\and\rcr")]).astype(
         object
     )
-    line = _copy_text(frame, RAW_ASSETS).decode()
+    line = copy_text(frame, RAW_ASSETS).decode()
     cells = line.rstrip("\n").split("\t")
     assert len(cells) == len(RAW_ASSETS.columns)
     by_name = dict(zip(RAW_ASSETS.column_names, cells, strict=True))
@@ -60,7 +61,7 @@ def test_copy_text_keeps_decimals_exact_and_timestamps_in_utc() -> None:
     ).astype(object)
     first, second = (
         dict(zip(RAW_ASSETS.column_names, line.split("\t"), strict=True))
-        for line in _copy_text(frame, RAW_ASSETS).decode().splitlines()
+        for line in copy_text(frame, RAW_ASSETS).decode().splitlines()
     )
     assert first["price_usd"] == "67012.123456789012345678901234"
     assert Decimal(first["supply"]) == Decimal("1E-30")
@@ -74,7 +75,7 @@ def test_copy_text_writes_integers_pandas_turned_into_floats() -> None:
     # DataFrame.from_records turns [1, None] into [1.0, nan] before astype(object)
     frame = pd.DataFrame([_raw_assets_row(rank=1), _raw_assets_row(rank=None)]).astype(object)
     assert list(frame["rank"].map(type)) == [float, float]
-    lines = _copy_text(frame, RAW_ASSETS).decode().splitlines()
+    lines = copy_text(frame, RAW_ASSETS).decode().splitlines()
     ranks = [
         dict(zip(RAW_ASSETS.column_names, ln.split("\t"), strict=True))["rank"] for ln in lines
     ]
@@ -83,7 +84,7 @@ def test_copy_text_writes_integers_pandas_turned_into_floats() -> None:
 
 def test_copy_text_of_no_rows_is_empty() -> None:
     frame = pd.DataFrame({c: pd.Series([], dtype=object) for c in ASSET_HISTORY.column_names})
-    assert _copy_text(frame, ASSET_HISTORY) == b""
+    assert copy_text(frame, ASSET_HISTORY) == b""
 
 
 def test_document_ids_lead_with_the_coin() -> None:

@@ -1,4 +1,5 @@
-"""CoinCap assets: the only layer that knows both Dagster and the data flow below it."""
+"""The assets, one module per source: the only layer that knows both Dagster and the data flow
+below it."""
 
 from criptopipe.defs.assets.coincap import asset_history, market_snapshots, raw_assets
 

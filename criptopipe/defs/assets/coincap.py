@@ -5,201 +5,48 @@
 - `raw_assets`, `market_snapshots`: CoinCap serves only the present, so partition D is "the state
   at the close of UTC day D". Only the latest closed day (within the grace period) is fetched
   live; an older partition is rebuilt from the MongoDB raw archive, or fails saying why.
+
+Each asset makes only the decisions that are its own (which coins, which days, live or
+archive); spending credits goes through `Spend`, rows through the registry's dataset, and the
+result to the IO manager as one `SliceOutput`.
 """
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, TypeVar
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field
 
-from criptopipe.defs.io_manager import COINS_ATTR
-from criptopipe.defs.partitions import daily_partitions
+from criptopipe.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS, Dataset
+from criptopipe.defs.assets.common import (
+    COINCAP_ASSET,
+    CoinsConfig,
+    HistoryConfig,
+    metadata,
+    short_list,
+    spend,
+    step_failures,
+)
+from criptopipe.defs.partitions import window
 from criptopipe.defs.resources import (
     CoinCapResource,
     CoinUniverseResource,
     MongoResource,
     PostgresResource,
 )
-from criptopipe.defs.types import (
-    AssetHistoryBatches,
-    AssetHistoryFrame,
-    MarketSnapshotsFrame,
-    RawAssetsFrame,
-)
-from criptopipe.pipeline import ingest, planner
+from criptopipe.defs.types import checked_output, output_type
+from criptopipe.pipeline import ingest, planner, snapshots
+from criptopipe.pipeline.output import SliceOutput, batch_size
 from criptopipe.sources.coincap.client import CoinCapClient
-from criptopipe.sources.coincap.errors import CoinCapError
-from criptopipe.sources.coincap.transport import MeterSnapshot
-from criptopipe.storage import ledger
-from criptopipe.storage.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS, Dataset
 from criptopipe.storage.slices import Slice
-from criptopipe.transform import frames
-from criptopipe.transform.batches import SpilledFrames, batch_size
-
-T = TypeVar("T")
-
-#: A step that failed on something a retry can fix (429 storms, 5xx, a database restart) is
-#: retried with exponential backoff and jitter; errors that a retry cannot fix (missing key,
-#: unknown coin, budget) raise `dg.Failure(allow_retries=False)` and fail at once.
-RETRY_POLICY = dg.RetryPolicy(
-    max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
-#: Every step that calls CoinCap holds a slot of this pool, so concurrent runs and backfills
-#: share one limit (see `concurrency.pools` in dagster.yaml) and stay under 600 calls/minute.
-COINCAP_POOL = "coincap"
-
-COMMON: dict[str, Any] = {
-    "partitions_def": daily_partitions,
-    "backfill_policy": dg.BackfillPolicy.single_run(),
-    "io_manager_key": "warehouse_io_manager",
-    "group_name": "coincap",
-    "kinds": {"postgres", "mongodb", "pandas"},
-    "retry_policy": RETRY_POLICY,
-    "pool": COINCAP_POOL,
-}
-
-
-class CoinsConfig(dg.Config):
-    coins: list[str] = Field(
-        default_factory=list,
-        description="CoinCap ids for this run only (e.g. ['bitcoin']); empty: the tracked coins.",
-    )
-    ignore_budget: bool = Field(
-        default=False,
-        description="Run even if the estimate exceeds what is left of COINCAP_CREDIT_BUDGET.",
-    )
-
-
-class HistoryConfig(CoinsConfig):
-    fill_gaps: bool = Field(
-        default=False,
-        description="Fetch only the (coin, day) ranges missing from PostgreSQL in the window; "
-        "rows already loaded are neither fetched nor rewritten.",
-    )
-
-
-def _window(context: dg.AssetExecutionContext) -> tuple[date, date]:
-    window = context.partition_time_window
-    return window.start.date(), window.end.date()
-
-
-def _fetch(
-    context: dg.AssetExecutionContext,
-    coincap: CoinCapResource,
-    postgres: PostgresResource,
-    work: Callable[[CoinCapClient], Awaitable[T]],
-) -> tuple[T, dict[str, Any]]:
-    """Run `work` with a fresh client; return its result and the cost metadata. What the run
-    spent is written to the credit ledger even when it fails: the credits are gone either way."""
-    settings = coincap.client_settings()
-    started = time.monotonic()
-    spent: list[MeterSnapshot] = []
-
-    async def go() -> T:
-        async with CoinCapClient(settings) as client:
-            try:
-                return await work(client)
-            finally:
-                spent.append(client.meter.snapshot())
-
-    succeeded = False
-    try:
-        result = asyncio.run(go())
-        succeeded = True
-    except ingest.UnknownCoinsError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from exc
-    except CoinCapError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=exc.retryable) from exc
-    finally:
-        if spent:
-            _record_spend(context, postgres, settings.base_url, spent[0], succeeded)
-    meter = spent[0]
-    cost = {
-        "requests": dg.MetadataValue.int(meter.calls),
-        "bytes": dg.MetadataValue.int(meter.bytes),
-        "credits": dg.MetadataValue.int(meter.credits),
-        "fetch_seconds": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
-        "source_url": dg.MetadataValue.url(settings.base_url),
-    }
-    return result, cost
-
-
-def _record_spend(
-    context: dg.AssetExecutionContext,
-    postgres: PostgresResource,
-    source: str,
-    meter: MeterSnapshot,
-    succeeded: bool,
-) -> None:
-    context.log.info(
-        f"CoinCap: {meter.calls} requests, {meter.bytes:,} bytes, {meter.credits} credits"
-    )
-    first, end = _window(context)
-    entry = ledger.LedgerEntry(
-        run_id=context.run.run_id,
-        asset=context.asset_key.to_user_string(),
-        partition_start=first,
-        partition_end=end,
-        requests=meter.calls,
-        bytes=meter.bytes,
-        credits=meter.credits,
-        source=source,
-        succeeded=succeeded,
-    )
-    try:
-        ledger.record(postgres.resolved_url(), postgres.resolved_schema(), entry)
-    except Exception as exc:  # the ledger must never hide the run's own outcome
-        context.log.warning(f"could not record spend in the credit ledger: {exc}")
-
-
-def _rows_per_day(frame: pd.DataFrame, ds: Dataset) -> dict[str, int]:
-    if frame.empty:
-        return {}
-    counts = frame.groupby(ds.partition_column).size()
-    return {str(day): int(n) for day, n in counts.items()}
-
-
-def _guard(
-    context: dg.AssetExecutionContext,
-    coincap: CoinCapResource,
-    postgres: PostgresResource,
-    estimate: planner.Estimate,
-    ignore_budget: bool,
-) -> dict[str, Any]:
-    """Refuse a run whose estimate exceeds what is left of the month's credit budget, before
-    any call. Spend is counted against the same CoinCap URL only (sandbox credits are free)."""
-    budget = coincap.resolved_budget()
-    spent = 0
-    if budget is not None:
-        spent = ledger.spent_this_month(
-            postgres.resolved_url(),
-            postgres.resolved_schema(),
-            source=coincap.client_settings().base_url,
-        )
-    try:
-        summary = planner.check_budget(estimate.credits, budget, spent)
-    except planner.BudgetExceededError as exc:
-        if not ignore_budget:
-            raise dg.Failure(description=str(exc), allow_retries=False) from exc
-        summary = f"{exc} Running anyway: ignore_budget is set."
-        context.log.warning(summary)
-    context.log.info(f"plan: {estimate.requests} requests, ~{estimate.bytes:,} bytes; {summary}")
-    return {
-        "estimated_requests": dg.MetadataValue.int(estimate.requests),
-        "estimated_credits": dg.MetadataValue.int(estimate.credits),
-    }
+from criptopipe.transform import coincap as rows
+from criptopipe.transform.frames import fetch_time
 
 
 @dg.asset(
-    **COMMON,
-    dagster_type=AssetHistoryBatches,
-    metadata={"partition_expr": ASSET_HISTORY.partition_column},
-    description="Daily (d1) USD price of each tracked coin: one row per coin per day.",
+    **COINCAP_ASSET,
+    dagster_type=output_type(ASSET_HISTORY),
+    description=ASSET_HISTORY.description,
 )
 def asset_history(
     context: dg.AssetExecutionContext,
@@ -207,206 +54,188 @@ def asset_history(
     coincap: CoinCapResource,
     universe: CoinUniverseResource,
     postgres: PostgresResource,
-) -> dg.Output[SpilledFrames]:
-    first, end = _window(context)
+) -> dg.Output[SliceOutput]:
+    days = window(context)
+    first, end = days.start, days.end
     tracked = universe.universe(config.coins)
     mode = "missing days only" if config.fill_gaps else "full window"
-    context.log.info(
-        f"asset_history {first}..{end - timedelta(days=1)} for {tracked.describe()} ({mode})"
-    )
-    window = Slice(first, end)
-    have: set[tuple[str, date]] = set()
-    if config.fill_gaps:
-        keys = postgres.store().keys(ASSET_HISTORY, window)
-        have = {(str(coin), day) for coin, day in keys}
-
-    if config.fill_gaps and tracked.coins:
-        gaps = ingest.find_gaps(tracked.coins, first, end, have)
-        estimate = sum(
-            (
-                planner.estimate_history(1, g_first, g_end, coincap.resolved_span())
-                for _, g_first, g_end in gaps
-            ),
-            planner.Estimate("asset_history", 0, 0, 0),
-        )
-    else:
-        estimate = planner.estimate_history(
-            len(tracked.coins) or tracked.top_n,
-            first,
-            end,
-            coincap.resolved_span(),
-            resolve_top_n=not tracked.coins,
-        )
-    planned = _guard(context, coincap, postgres, estimate, config.ignore_budget)
-
-    spilled = SpilledFrames(ASSET_HISTORY)
+    context.log.info(f"asset_history {days.describe()} for {tracked.describe()} ({mode})")
     missing: dict[str, list[date]] = {}
-    rows_per_day: dict[str, int] = {}
+    gap_count = 0
 
-    def keep(frame: pd.DataFrame, slices: list[Slice], result: ingest.HistoryResult) -> None:
-        """Check a batch against the output type, spill it, and let it go."""
-        check = dg.check_dagster_type(AssetHistoryFrame, frame)
-        if not check.success:
-            spilled.cleanup()
-            raise dg.Failure(
-                description=f"asset_history batch failed its type check: {check.description}",
-                metadata=check.metadata,
-                allow_retries=False,
-            )
-        spilled.add(frame, slices)
-        missing.update(result.missing)
-        for day, n in _rows_per_day(frame, ASSET_HISTORY).items():
-            rows_per_day[day] = rows_per_day.get(day, 0) + n
-
-    async def work(client: CoinCapClient) -> tuple[list[str], int]:
-        coins = await ingest.resolve_coins(client, tracked)
+    with step_failures():
+        session = spend(context, coincap, postgres, days)
+        have: set[tuple[str, date]] = set()
         if config.fill_gaps:
-            gaps = ingest.find_gaps(coins, first, end, have)
-            context.log.info(
-                f"{len(gaps)} gap(s) covering {sum((e - s).days for _, s, e in gaps)} "
-                f"(coin, day) pairs; {len(have)} already loaded are left alone"
+            keys = postgres.store().keys(ASSET_HISTORY, days)
+            have = {(str(coin), day) for coin, day in keys}
+        span = coincap.span_days()
+        if config.fill_gaps and tracked.coins:
+            gaps = ingest.find_gaps(tracked.coins, first, end, have)
+            estimate = sum(
+                (planner.estimate_history(1, s, e, span) for _, s, e in gaps),
+                planner.Estimate("asset_history", 0, 0, 0),
             )
-            result = await ingest.fetch_gaps(client, gaps, context.log.info)
-            frame = frames.history_frame(result.series, frames.fetch_time())
-            keep(frame, [Slice(s, e, frozenset({c})) for c, s, e in gaps], result)
-            return coins, len(gaps)
-        size = batch_size((end - first).days)
-        for i in range(0, len(coins), size):
-            batch = coins[i : i + size]
-            result = await ingest.fetch_history(client, batch, first, end, context.log.info)
-            frame = frames.history_frame(result.series, frames.fetch_time())
-            keep(frame, [Slice(first, end, frozenset(batch))], result)
-            del frame, result
-            if len(coins) > size:
-                context.log.info(
-                    f"batch {i // size + 1}/{-(-len(coins) // size)} fetched and spilled "
-                    f"({spilled.rows} rows so far)"
+        else:
+            estimate = ASSET_HISTORY.estimate(
+                planner.PlanRequest(
+                    first=first,
+                    end=end,
+                    coins=len(tracked.coins) or tracked.top_n,
+                    resolve_top_n=not tracked.coins,
+                    live_days=0,
+                    span_days=span,
+                    markets_per_coin=None,
                 )
-        return coins, 0
+            )
+        session.guard(estimate, config.ignore_budget)
 
-    try:
-        (coins, gap_count), cost = _fetch(context, coincap, postgres, work)
-    except BaseException:
-        spilled.cleanup()
-        raise
-    spilled.coins = coins
-    spilled.validated = True
-    holes = sum(len(days) for days in missing.values())
+        def keep(output: SliceOutput, result: ingest.HistoryResult, slices: list[Slice]) -> None:
+            output.add(ASSET_HISTORY.frame(rows.history_rows(result.series, fetch_time())), slices)
+            missing.update(result.missing)
+
+        async def work(client: CoinCapClient) -> SliceOutput:
+            nonlocal gap_count
+            coins = await ingest.resolve_coins(client, tracked)
+            output = checked_output(ASSET_HISTORY, days.narrow(coins), spill=True)
+            try:
+                if config.fill_gaps:
+                    gaps = ingest.find_gaps(coins, first, end, have)
+                    gap_count = len(gaps)
+                    context.log.info(
+                        f"{len(gaps)} gap(s) covering {sum((e - s).days for _, s, e in gaps)} "
+                        f"(coin, day) pairs; {len(have)} already loaded are left alone"
+                    )
+                    result = await ingest.fetch_gaps(client, gaps, context.log.info)
+                    keep(output, result, [Slice(s, e, frozenset({c})) for c, s, e in gaps])
+                    return output
+                size = batch_size(days.day_count)
+                for i in range(0, len(coins), size):
+                    batch = coins[i : i + size]
+                    result = await ingest.fetch_history(client, batch, first, end, context.log.info)
+                    keep(output, result, [days.narrow(batch)])
+                    if len(coins) > size:
+                        context.log.info(
+                            f"batch {i // size + 1}/{-(-len(coins) // size)} fetched and kept "
+                            f"({output.rows} rows so far)"
+                        )
+            except BaseException:
+                output.cleanup()
+                raise
+            return output
+
+        output = session.fetch(work)
+
+    holes = sum(len(d) for d in missing.values())
     if holes:
         context.log.warning(
             f"CoinCap has no d1 point for {holes} (coin, day) pairs in the window; "
             "they are reported in metadata, never invented"
         )
+    coins = sorted(output.window.coins or [])
     return dg.Output(
-        spilled,
-        metadata={
-            **planned,
-            **cost,
-            "mode": dg.MetadataValue.text(mode),
-            "gaps_fetched": dg.MetadataValue.int(gap_count),
-            "coins": dg.MetadataValue.int(len(coins)),
-            "coin_ids": dg.MetadataValue.text(_short_list(coins)),
-            "partitions": dg.MetadataValue.int((end - first).days),
-            "rows_fetched": dg.MetadataValue.int(spilled.rows),
-            "batches": dg.MetadataValue.int(len(spilled.batches)),
-            "rows_per_partition": dg.MetadataValue.json(dict(sorted(rows_per_day.items()))),
-            "missing_days": dg.MetadataValue.int(holes),
-            "missing": dg.MetadataValue.json(
-                {c: [str(d) for d in days[:50]] for c, days in list(missing.items())[:100]}
-            ),
-        },
+        output,
+        metadata=metadata(
+            {
+                **session.metadata(),
+                "mode": mode,
+                "gaps_fetched": gap_count,
+                "coins": len(coins),
+                "coin_ids": short_list(coins),
+                "partitions": days.day_count,
+                "rows_fetched": output.rows,
+                "batches": output.batches,
+                "rows_per_partition": {str(d): n for d, n in sorted(output.rows_per_day.items())},
+                "missing_days": holes,
+                "missing": {c: [str(d) for d in ds[:50]] for c, ds in list(missing.items())[:100]},
+            }
+        ),
     )
 
 
-def _short_list(items: list[str], limit: int = 50) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+LiveFetch = Callable[[CoinCapClient, date, datetime], Awaitable[pd.DataFrame]]
 
 
 def _snapshot(
     context: dg.AssetExecutionContext,
     ds: Dataset,
-    universe: CoinUniverseResource,
-    mongo: MongoResource,
-    coincap: CoinCapResource,
-    postgres: PostgresResource,
-    live: Callable[[CoinCapClient, date, datetime], Awaitable[pd.DataFrame]],
     config: CoinsConfig,
-    estimate: Callable[[int], planner.Estimate],
-) -> dg.Output[pd.DataFrame]:
-    first, end = _window(context)
-    days = Slice(first, end).day_list()
+    resources: tuple[CoinCapResource, CoinUniverseResource, MongoResource, PostgresResource],
+    live: LiveFetch,
+) -> dg.Output[SliceOutput]:
+    """Live for the latest closed day, from the archive for older ones, never for open days."""
+    coincap, universe, mongo, postgres = resources
+    days = window(context)
+    tracked = universe.universe(config.coins)
     now = datetime.now(timezone.utc)
-    grace = timedelta(hours=universe.snapshot_grace_hours)
-    archived: list[pd.DataFrame] = []
-    live_days: list[date] = []
-    store = None
-    for day in days:
-        source = ingest.snapshot_source(day, now, grace)
-        if source is ingest.SnapshotSource.OPEN:
-            raise dg.Failure(
-                description=f"{ds.name} partition {day} has not closed yet (it closes at "
-                f"{day + timedelta(days=1)}T00:00Z): a snapshot is the state at the close of "
-                "its day.",
-                allow_retries=False,
-            )
-        if source is ingest.SnapshotSource.LIVE:
-            live_days.append(day)
-            continue
-        store = store or mongo.store()
-        docs = store.read_slice(ds, Slice(day, day + timedelta(days=1)))
-        if not docs:
-            latest = (now - timedelta(days=1)).date()
-            raise dg.Failure(
-                description=f"CoinCap keeps no history for {ds.name}: partition {day} (the state "
-                f"at the close of {day}) could only be fetched live within "
-                f"{universe.snapshot_grace_hours:g}h after that day closed, and the MongoDB raw "
-                f"archive holds no {ds.name} documents for {day} to rebuild it from. "
-                f"Materialize the latest closed day ({latest}) instead; older snapshot "
-                "partitions exist only where they were archived when live.",
-                allow_retries=False,
-            )
-        context.log.info(f"{ds.name} {day}: rebuilt from {len(docs)} archived documents")
-        archived.append(frames.frame_from_documents(ds, docs))
-
-    cost: dict[str, Any] = {"requests": dg.MetadataValue.int(0), "credits": dg.MetadataValue.int(0)}
-    parts = list(archived)
-    if live_days:
-        cost.update(
-            _guard(context, coincap, postgres, estimate(len(live_days)), config.ignore_budget)
+    grace = universe.grace_hours()
+    plan = snapshots.plan_days(days.day_list(), now, timedelta(hours=grace))
+    for day in plan.open:
+        raise dg.Failure(
+            description=f"{ds.name} partition {day} has not closed yet (it closes at "
+            f"{day + timedelta(days=1)}T00:00Z): a snapshot is the state at the close of its "
+            "day.",
+            allow_retries=False,
         )
+    parts: list[pd.DataFrame] = []
+    with step_failures():
+        for day in plan.archive:
+            docs = mongo.store().read_slice(ds, Slice.days(day, day))
+            if not docs:
+                latest = (now - timedelta(days=1)).date()
+                raise dg.Failure(
+                    description=f"CoinCap keeps no history for {ds.name}: partition {day} (the "
+                    f"state at the close of {day}) could only be fetched live within {grace:g}h "
+                    f"after that day closed, and the MongoDB raw archive holds no {ds.name} "
+                    f"documents for {day} to rebuild it from. Materialize the latest closed day "
+                    f"({latest}) instead; older snapshot partitions exist only where they were "
+                    "archived when live.",
+                    allow_retries=False,
+                )
+            context.log.info(f"{ds.name} {day}: rebuilt from {len(docs)} archived documents")
+            parts.append(ds.frame_from_documents(docs))
 
-        async def work(client: CoinCapClient) -> list[pd.DataFrame]:
-            fetched_at = frames.fetch_time()
-            return [await live(client, day, fetched_at) for day in live_days]
+        session = spend(context, coincap, postgres, days)
+        if plan.live:
+            estimate = ds.estimate(
+                planner.PlanRequest(
+                    first=days.start,
+                    end=days.end,
+                    coins=len(tracked.coins) or tracked.top_n,
+                    resolve_top_n=not tracked.coins,
+                    live_days=len(plan.live),
+                    span_days=coincap.span_days(),
+                    markets_per_coin=universe.markets(),
+                )
+            )
+            session.guard(estimate, config.ignore_budget)
 
-        fetched, spent = _fetch(context, coincap, postgres, work)
-        cost.update(spent)
-        parts.extend(fetched)
-    frame = pd.concat(parts, ignore_index=True) if parts else frames.empty_frame(ds)
-    frame = frame.astype(object) if len(frame) else frame
-    if config.coins:
-        # a run for named coins replaces those coins' rows only, never the rest of the day
-        frame.attrs[COINS_ATTR] = list(dict.fromkeys(config.coins))
+            async def work(client: CoinCapClient) -> list[pd.DataFrame]:
+                fetched_at = fetch_time()
+                return [await live(client, day, fetched_at) for day in plan.live]
+
+            parts.extend(session.fetch(work))
+
+    frame = pd.concat(parts, ignore_index=True).astype(object) if parts else ds.empty()
+    # a run for named coins replaces those coins' rows only, never the rest of the day
+    output = checked_output(ds, days.narrow(config.coins or None))
+    output.add(frame)
     return dg.Output(
-        frame,
-        metadata={
-            **cost,
-            "coins": dg.MetadataValue.int(int(frame["coin_id"].nunique()) if len(frame) else 0),
-            "partitions": dg.MetadataValue.int(len(days)),
-            "live_partitions": dg.MetadataValue.text(", ".join(map(str, live_days)) or "none"),
-            "rebuilt_from_archive": dg.MetadataValue.int(len(archived)),
-            "rows_per_partition": dg.MetadataValue.json(_rows_per_day(frame, ds)),
-        },
+        output,
+        metadata=metadata(
+            {
+                **session.metadata(),
+                "coins": int(frame["coin_id"].nunique()) if len(frame) else 0,
+                "partitions": days.day_count,
+                "live_partitions": ", ".join(map(str, plan.live)) or "none",
+                "rebuilt_from_archive": len(plan.archive),
+                "rows_per_partition": {str(d): n for d, n in sorted(output.rows_per_day.items())},
+            }
+        ),
     )
 
 
-@dg.asset(
-    **COMMON,
-    dagster_type=RawAssetsFrame,
-    metadata={"partition_expr": RAW_ASSETS.partition_column},
-    description="CoinCap's asset list for the tracked coins at the close of each UTC day.",
-)
+@dg.asset(**COINCAP_ASSET, dagster_type=output_type(RAW_ASSETS), description=RAW_ASSETS.description)
 def raw_assets(
     context: dg.AssetExecutionContext,
     config: CoinsConfig,
@@ -414,27 +243,21 @@ def raw_assets(
     universe: CoinUniverseResource,
     mongo: MongoResource,
     postgres: PostgresResource,
-) -> dg.Output[pd.DataFrame]:
+) -> dg.Output[SliceOutput]:
     tracked = universe.universe(config.coins)
 
     async def live(client: CoinCapClient, day: date, fetched_at: datetime) -> pd.DataFrame:
         assets = await ingest.fetch_assets(client, tracked)
         context.log.info(f"raw_assets {day}: {len(assets)} assets ({tracked.describe()})")
-        return frames.raw_assets_frame(assets, day, fetched_at)
+        return RAW_ASSETS.frame(rows.asset_rows(assets, day, fetched_at))
 
-    def estimate(live_days: int) -> planner.Estimate:
-        return planner.estimate_raw_assets(len(tracked.coins) or tracked.top_n, live_days)
-
-    return _snapshot(
-        context, RAW_ASSETS, universe, mongo, coincap, postgres, live, config, estimate
-    )
+    return _snapshot(context, RAW_ASSETS, config, (coincap, universe, mongo, postgres), live)
 
 
 @dg.asset(
-    **COMMON,
-    dagster_type=MarketSnapshotsFrame,
-    metadata={"partition_expr": MARKET_SNAPSHOTS.partition_column},
-    description="Exchange markets of each tracked coin at the close of each UTC day.",
+    **COINCAP_ASSET,
+    dagster_type=output_type(MARKET_SNAPSHOTS),
+    description=MARKET_SNAPSHOTS.description,
 )
 def market_snapshots(
     context: dg.AssetExecutionContext,
@@ -443,24 +266,13 @@ def market_snapshots(
     universe: CoinUniverseResource,
     mongo: MongoResource,
     postgres: PostgresResource,
-) -> dg.Output[pd.DataFrame]:
+) -> dg.Output[SliceOutput]:
     tracked = universe.universe(config.coins)
+    limit = universe.markets()
 
     async def live(client: CoinCapClient, day: date, fetched_at: datetime) -> pd.DataFrame:
         coins = await ingest.resolve_coins(client, tracked)
-        markets = await ingest.fetch_markets(
-            client, coins, universe.markets_per_coin, context.log.info
-        )
-        return frames.markets_frame(markets, day, fetched_at)
+        markets = await ingest.fetch_markets(client, coins, limit, context.log.info)
+        return MARKET_SNAPSHOTS.frame(rows.market_rows(markets, day, fetched_at))
 
-    def estimate(live_days: int) -> planner.Estimate:
-        return planner.estimate_markets(
-            len(tracked.coins) or tracked.top_n,
-            live_days,
-            universe.markets_per_coin,
-            resolve_top_n=not tracked.coins,
-        )
-
-    return _snapshot(
-        context, MARKET_SNAPSHOTS, universe, mongo, coincap, postgres, live, config, estimate
-    )
+    return _snapshot(context, MARKET_SNAPSHOTS, config, (coincap, universe, mongo, postgres), live)

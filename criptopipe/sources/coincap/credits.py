@@ -5,6 +5,13 @@ from __future__ import annotations
 
 BYTES_PER_CREDIT = 2500
 
+#: bytes of one record in CoinCap's JSON body, from the captured v3 bodies (commas included)
+HISTORY_POINT_BYTES = 144
+ASSET_BYTES = 480
+MARKET_BYTES = 215
+#: `{"data":[...],"timestamp":1700000000000}` around the records
+ENVELOPE_BYTES = 40
+
 
 def credits_for(body_bytes: int) -> int:
     """Credits one call costs: 1 for the call plus 1 per started 2,500 bytes of response body."""

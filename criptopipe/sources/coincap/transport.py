@@ -4,9 +4,9 @@ Endpoints live in `client.py`; everything about *how* a call is made lives here:
 - retries with exponential backoff and full jitter on 429, 5xx, timeouts, dropped connections
   and truncated or unparseable bodies, honouring `Retry-After` (seconds or an HTTP date),
   bounded by `max_attempts` and `max_retry_seconds`; never on 400/401/404;
-- one sliding-window rate limiter per client (v3: 600 calls/minute) shared by all concurrent
-  calls, and a semaphore bounding calls in flight;
-- a meter of calls, response bytes and v3 credits, readable at any time;
+- one sliding-window rate limiter per client (`limits.py`; v3: 600 calls/minute) shared by
+  all concurrent calls, and a semaphore bounding calls in flight;
+- a meter of calls, response bytes and v3 credits (`limits.py`), readable at any time;
 - the key travels only in the Authorization header and is scrubbed from every message.
 """
 
@@ -18,16 +18,13 @@ import json
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from criptopipe.sources.coincap.credits import credits_for
 from criptopipe.sources.coincap.errors import (
     AuthError,
     BadRequestError,
@@ -37,6 +34,7 @@ from criptopipe.sources.coincap.errors import (
     NotFoundError,
     RetriesExhaustedError,
 )
+from criptopipe.sources.coincap.limits import Meter, MeterSnapshot, RateLimiter
 from criptopipe.sources.coincap.settings import COINCAP_HOSTS, ClientSettings
 
 log = logging.getLogger("criptopipe.sources.coincap")
@@ -44,63 +42,6 @@ T = TypeVar("T")
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 #: a shape error may be a one-off glitch; it is retried at most this many times
 MALFORMED_RETRIES = 2
-
-
-@dataclass(frozen=True)
-class MeterSnapshot:
-    calls: int = 0
-    bytes: int = 0
-    credits: int = 0
-
-    def __sub__(self, other: MeterSnapshot) -> MeterSnapshot:
-        return MeterSnapshot(
-            self.calls - other.calls, self.bytes - other.bytes, self.credits - other.credits
-        )
-
-    def __add__(self, other: MeterSnapshot) -> MeterSnapshot:
-        return MeterSnapshot(
-            self.calls + other.calls, self.bytes + other.bytes, self.credits + other.credits
-        )
-
-
-class Meter:
-    """Calls, decompressed response bytes and v3 credits of every response received."""
-
-    def __init__(self) -> None:
-        self._calls = self._bytes = self._credits = 0
-
-    def add(self, body_bytes: int) -> None:
-        self._calls += 1
-        self._bytes += body_bytes
-        self._credits += credits_for(body_bytes)
-
-    def snapshot(self) -> MeterSnapshot:
-        return MeterSnapshot(self._calls, self._bytes, self._credits)
-
-
-class RateLimiter:
-    """At most `per_minute` calls in any 60-second window (a sliding log), shared by all tasks."""
-
-    WINDOW = 60.0
-    MARGIN = 0.05  # the server sees a call a little after we send it
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._sent: deque[float] = deque()
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            while True:
-                now = time.monotonic()
-                while self._sent and now - self._sent[0] >= self.WINDOW + self.MARGIN:
-                    self._sent.popleft()
-                if len(self._sent) < self.per_minute:
-                    self._sent.append(now)
-                    return
-                wait = self._sent[0] + self.WINDOW + self.MARGIN - now
-                log.debug("rate limit: waiting %.2fs for a slot", wait)
-                await asyncio.sleep(wait)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from criptopipe.local.servers import free_port
+from criptopipe.local.ports import free_port
 from criptopipe.sources.coincap.credits import credits_for
 from criptopipe.sources.coincap.sandbox import SandboxServer
 from criptopipe.sources.coincap.sandbox.server import http_date

@@ -1,0 +1,295 @@
+"""Settings: every environment variable criptopipe reads, parsed and validated in one place.
+
+The resources, the CLI, `criptopipe plan`, the sensors and the dashboard all read the same
+`Settings`, so a plan and the in-run budget guard can never disagree and a bad value fails the
+same way everywhere: one line naming the variable, what is wrong and a good example. Nothing
+is read at import time: each consumer calls `settings()` once and keeps what it got.
+
+Per-run overrides (the Dagster launchpad, run config) live on the resources; what they leave
+unset comes from here. `criptopipe/local/` reads the variables of the local tooling itself
+(ports, the PostgreSQL binaries), which the pipeline never sees.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from criptopipe.storage.errors import redact_url
+
+DEFAULT_BASE_URL = "https://rest.coincap.io/v3"
+DEFAULT_SCHEMA = "coincap"
+DEFAULT_TOP_N = 10
+DEFAULT_MARKETS_PER_COIN = 25
+DEFAULT_SNAPSHOT_GRACE_HOURS = 24.0
+#: CoinCap's free tier (2025): runs refuse to start when their estimate exceeds what is left
+DEFAULT_CREDIT_BUDGET = 2500
+DEFAULT_HISTORY_SPAN_DAYS = 365
+DEFAULT_NEW_COIN_LOOKBACK_DAYS = 365
+
+#: a PostgreSQL identifier we create without quoting surprises
+SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: CoinCap ids are lowercase slugs: 'bitcoin', 'usd-coin', 'crypto-com-coin'
+COIN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+_OFF = {"off", "none", "unlimited"}
+
+
+def _off(value: object) -> object:
+    """'off' (or none/unlimited/all) means no limit."""
+    if isinstance(value, str) and value.strip().lower() in (_OFF | {"all"}):
+        return None
+    return value
+
+
+#: credits per month, or None ('off'): the one reading of a budget everywhere
+Budget = Annotated[Annotated[int, Field(ge=0)] | None, BeforeValidator(_off)]
+#: markets kept per coin, or None ('all')
+MarketsPerCoin = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(_off)]
+
+
+#: a good value of each variable, for error messages
+EXAMPLES = {
+    "COINCAP_API_KEY": "<your key from https://pro.coincap.io/dashboard>",
+    "COINCAP_BASE_URL": DEFAULT_BASE_URL,
+    "DATABASE_URL": "postgresql://user:password@localhost:5432/criptopipe",
+    "MONGODB_URI": "mongodb://localhost:27017/criptopipe",
+    "DASHBOARD_DATABASE_URL": "postgresql://reader:password@localhost:5432/criptopipe",
+    "CRIPTOPIPE_PG_SCHEMA": DEFAULT_SCHEMA,
+    "CRIPTOPIPE_COINS": "bitcoin,ethereum",
+    "CRIPTOPIPE_TOP_N": str(DEFAULT_TOP_N),
+    "COINCAP_CREDIT_BUDGET": f"{DEFAULT_CREDIT_BUDGET} (or off)",
+    "CRIPTOPIPE_HISTORY_SPAN_DAYS": str(DEFAULT_HISTORY_SPAN_DAYS),
+    "CRIPTOPIPE_MARKETS_PER_COIN": f"{DEFAULT_MARKETS_PER_COIN} (or all)",
+    "CRIPTOPIPE_SNAPSHOT_GRACE_HOURS": f"{DEFAULT_SNAPSHOT_GRACE_HOURS:g}",
+    "CRIPTOPIPE_ALERT_WEBHOOK_URL": "https://hooks.slack.com/services/...",
+    "CRIPTOPIPE_NEW_COIN_LOOKBACK_DAYS": str(DEFAULT_NEW_COIN_LOOKBACK_DAYS),
+}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed: a retry cannot fix it. The message is one line."""
+
+    retryable = False
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _check_http_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    try:
+        parts.port  # noqa: B018 - a malformed port raises here
+    except ValueError:
+        raise ValueError("has a port that is not a number") from None
+    return value
+
+
+class Settings(BaseSettings):
+    """The environment, typed. Field aliases are the variable names users set."""
+
+    model_config = SettingsConfigDict(
+        env_ignore_empty=True, extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    coincap_api_key: SecretStr | None = Field(default=None, alias="COINCAP_API_KEY")
+    coincap_base_url: str = Field(default=DEFAULT_BASE_URL, alias="COINCAP_BASE_URL")
+    database_url: SecretStr | None = Field(default=None, alias="DATABASE_URL")
+    mongodb_uri: SecretStr | None = Field(default=None, alias="MONGODB_URI")
+    dashboard_database_url: SecretStr | None = Field(default=None, alias="DASHBOARD_DATABASE_URL")
+    pg_schema: str = Field(default=DEFAULT_SCHEMA, alias="CRIPTOPIPE_PG_SCHEMA")
+    coins: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="CRIPTOPIPE_COINS")
+    top_n: int = Field(default=DEFAULT_TOP_N, ge=1, alias="CRIPTOPIPE_TOP_N")
+    credit_budget: Budget = Field(default=DEFAULT_CREDIT_BUDGET, alias="COINCAP_CREDIT_BUDGET")
+    history_span_days: int = Field(
+        default=DEFAULT_HISTORY_SPAN_DAYS, ge=1, le=3650, alias="CRIPTOPIPE_HISTORY_SPAN_DAYS"
+    )
+    markets_per_coin: MarketsPerCoin = Field(
+        default=DEFAULT_MARKETS_PER_COIN, alias="CRIPTOPIPE_MARKETS_PER_COIN"
+    )
+    snapshot_grace_hours: float = Field(
+        default=DEFAULT_SNAPSHOT_GRACE_HOURS, gt=0, le=24, alias="CRIPTOPIPE_SNAPSHOT_GRACE_HOURS"
+    )
+    alert_webhook_url: str | None = Field(default=None, alias="CRIPTOPIPE_ALERT_WEBHOOK_URL")
+    new_coin_lookback_days: int = Field(
+        default=DEFAULT_NEW_COIN_LOOKBACK_DAYS, ge=1, alias="CRIPTOPIPE_NEW_COIN_LOOKBACK_DAYS"
+    )
+
+    @field_validator("coincap_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        checked = _check_http_url(value)
+        assert checked is not None
+        return checked
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        return _check_http_url(value)
+
+    @field_validator("database_url", "dashboard_database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        import psycopg
+
+        raw = value.get_secret_value().strip()
+        if not raw.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        try:
+            parsed = psycopg.conninfo.conninfo_to_dict(raw)
+        except psycopg.ProgrammingError:
+            # the driver's message quotes the offending text, which may be the password
+            raise ValueError(
+                "cannot be parsed (a user name or password with characters such as @ : / % "
+                "must be percent-encoded, e.g. p%40ss for p@ss)"
+            ) from None
+        if not parsed.get("host"):
+            raise ValueError("has no host")
+        return SecretStr(raw)
+
+    @field_validator("mongodb_uri")
+    @classmethod
+    def _mongo_uri(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        from pymongo import errors
+        from pymongo.uri_parser import parse_uri
+
+        raw = value.get_secret_value().strip()
+        if not raw.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("must be a mongodb:// or mongodb+srv:// URI")
+        try:
+            parse_uri(raw, connect_timeout=1)
+        except (errors.InvalidURI, errors.ConfigurationError, ValueError) as exc:
+            reason = str(exc).split(". ")[0].rstrip(".")
+            raise ValueError(f"cannot be parsed ({reason})") from None
+        return SecretStr(raw)
+
+    @field_validator("pg_schema")
+    @classmethod
+    def _schema(cls, value: str) -> str:
+        if not SCHEMA_NAME.match(value):
+            raise ValueError(
+                "must be a lowercase PostgreSQL name: a letter or _, then letters, digits or _"
+                " (at most 63)"
+            )
+        return value
+
+    @field_validator("coins", mode="before")
+    @classmethod
+    def _coins(cls, value: object) -> object:
+        value = _split(value)
+        if isinstance(value, list):
+            bad = [c for c in value if not isinstance(c, str) or not COIN_ID.match(c)]
+            if bad:
+                raise ValueError(
+                    f"{', '.join(repr(b) for b in bad[:3])} is not a CoinCap id (lowercase "
+                    "letters, digits, '-', '.' or '_')"
+                )
+            return list(dict.fromkeys(value))
+        return value
+
+    # ------------------------------------------------------------------ accessors
+
+    def api_key(self) -> str | None:
+        return self.coincap_api_key.get_secret_value() if self.coincap_api_key else None
+
+    def require_database_url(self) -> str:
+        if self.database_url is None:
+            raise ConfigError(
+                "DATABASE_URL is not set: export DATABASE_URL=postgresql://user:password@host:"
+                "5432/db, or use `make run` / `make dev`, which start a local PostgreSQL and set "
+                "it for you."
+            )
+        return self.database_url.get_secret_value()
+
+    def require_mongodb_uri(self) -> str:
+        if self.mongodb_uri is None:
+            raise ConfigError(
+                "MONGODB_URI is not set: export MONGODB_URI=mongodb://host:27017/criptopipe, or "
+                "use `make run` / `make dev`, which start a local MongoDB-compatible server and "
+                "set it for you."
+            )
+        return self.mongodb_uri.get_secret_value()
+
+    def reader_database_url(self) -> str | None:
+        """Where the dashboard reads: its own role when configured, else the warehouse URL."""
+        url = self.dashboard_database_url or self.database_url
+        return url.get_secret_value() if url is not None else None
+
+    @classmethod
+    def load(cls) -> Settings:
+        """The environment's settings, or a ConfigError naming each bad variable in one line."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            raise ConfigError(describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> str:
+    """One line per problem, joined: the variable, its value (secrets hidden), what is wrong
+    and an example of a good value."""
+    problems = []
+    for err in exc.errors():
+        alias = str(err["loc"][0]) if err["loc"] else "?"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        example = f" Example: {alias}={EXAMPLES[alias]}" if alias in EXAMPLES else ""
+        problems.append(f"{alias}{_shown(alias, err.get('input'))} {message}.{example}")
+    return " | ".join(problems)
+
+
+def _shown(alias: str, value: object) -> str:
+    if value is None or isinstance(value, dict):
+        return ""
+    if alias in ("COINCAP_API_KEY",):
+        return " (value hidden)"
+    text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+    if alias in ("DATABASE_URL", "DASHBOARD_DATABASE_URL", "MONGODB_URI"):
+        text = hide_userinfo(text)
+    return f"={text!r}"
+
+
+def hide_userinfo(url: str) -> str:
+    """`scheme://***@host/...`: everything before the last '@' hidden, however malformed the
+    URL (a password holding '/', '#' or a bad percent-escape defeats URL parsers)."""
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return redact_url(url)
+    return f"{scheme}{sep}***@{rest.rsplit('@', 1)[1]}"
+
+
+def parse_budget(raw: str, name: str = "COINCAP_CREDIT_BUDGET") -> int | None:
+    """A budget given on a command line, read exactly as the variable is."""
+    try:
+        return TypeAdapter(Budget).validate_python(raw)
+    except ValidationError as exc:
+        reason = str(exc.errors()[0]["msg"])
+        raise ConfigError(
+            f"{name}={raw!r}: {reason}. Example: 2500 (credits per month) or off"
+        ) from None
+
+
+def settings() -> Settings:
+    """The environment's settings, read now (never at import). Each consumer reads them once and
+    keeps them: a command for its run, a resource for its run, the dashboard per page render."""
+    return Settings.load()

@@ -1,0 +1,80 @@
+"""Where the dashboard reads from, and the one way it reads PostgreSQL.
+
+`Sources` comes from the settings (the reader URL where the deployment has one: the
+`DASHBOARD_DATABASE_URL` role can only read); every query runs in a read-only transaction on the
+store's connection (UTC session), and a table the pipeline has not created yet reads as empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from psycopg import sql
+
+from criptopipe import config
+from criptopipe.storage.postgres import PostgresStore
+
+MONGO_TIMEOUT_MS = 3000
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where to read from. Hashable, so Streamlit's cache keys each result by its source."""
+
+    pg_url: str | None
+    schema: str
+    mongo_uri: str | None
+    budget: int | None  # credits per month; None when COINCAP_CREDIT_BUDGET=off
+
+    @classmethod
+    def from_settings(cls, settings: config.Settings | None = None) -> Sources:
+        settings = settings or config.settings()
+        return cls(
+            pg_url=settings.reader_database_url(),
+            schema=settings.pg_schema,
+            mongo_uri=settings.mongodb_uri.get_secret_value() if settings.mongodb_uri else None,
+            budget=settings.credit_budget,
+        )
+
+    def store(self) -> PostgresStore:
+        assert self.pg_url is not None
+        return PostgresStore(
+            self.pg_url, schema=self.schema, connect_timeout=5, application_name="dashboard"
+        )
+
+
+def read(
+    src: Sources,
+    query: sql.SQL | sql.Composed,
+    params: tuple[Any, ...] = (),
+    needs: str | None = None,
+) -> pd.DataFrame:
+    """The query's rows, in a read-only transaction; an empty frame when the table it `needs`
+    does not exist yet (checked on the same connection: one round trip, not two)."""
+    if not src.pg_url:
+        return pd.DataFrame()
+    store = src.store()
+    with store.connect(read_only=True) as conn:
+        if needs is not None and not store.table_exists(conn, needs):
+            return pd.DataFrame()
+        cur = conn.execute(query, params)
+        cols = [c.name for c in cur.description or []]
+        return pd.DataFrame(cur.fetchall(), columns=cols)
+
+
+def table(src: Sources, name: str) -> sql.Composed:
+    return sql.SQL("{}.{}").format(sql.Identifier(src.schema), sql.Identifier(name))
+
+
+def tables(src: Sources) -> frozenset[str]:
+    """The schema's tables: pages use it to tell 'nothing loaded yet' from a failure."""
+    if not src.pg_url:
+        return frozenset()
+    frame = read(
+        src,
+        sql.SQL("SELECT table_name FROM information_schema.tables WHERE table_schema = %s"),
+        (src.schema,),
+    )
+    return frozenset(frame["table_name"]) if not frame.empty else frozenset()

@@ -1,0 +1,194 @@
+"""The local commands behind `make run`, `make dev`, `make dashboard` and `make stop`.
+
+`run` is the main job: the last N days of `asset_history` as ONE range run, then the latest
+closed day of the snapshot datasets, each through `dagster asset materialize` (the same command
+users type), recorded in the project's Dagster instance so the UI shows them. Whatever is not
+configured (servers, a CoinCap key) is started locally first (`criptopipe.local.env`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from criptopipe import config, datasets
+from criptopipe.local import env as localenv
+from criptopipe.local.ports import DevServerError
+from criptopipe.storage import ledger
+from criptopipe.storage.errors import redact_url
+from criptopipe.storage.mongo import MongoStore
+from criptopipe.storage.postgres import PostgresStore
+from criptopipe.storage.slices import Slice
+
+BANNER = "=" * 78
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def use(local: localenv.LocalEnv) -> config.Settings:
+    """Make the local environment this process's own, and read the settings from it."""
+    os.environ.update(local.env)
+    return config.settings()
+
+
+def prepare(*, with_sandbox: bool = True) -> localenv.LocalEnv | None:
+    try:
+        return localenv.prepare(with_sandbox=with_sandbox)
+    except DevServerError as exc:
+        say(f"error: {exc}")
+        return None
+
+
+def materialize(select: str, partition_args: list[str], log: Path, label: str) -> None:
+    """`dagster asset materialize` in a child process with this process's environment."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "criptopipe.definitions",
+        "--select",
+        select,
+        *partition_args,
+    ]
+    say(f"  {label}: dagster asset materialize --select {select} {' '.join(partition_args)}")
+    started = time.monotonic()
+    with log.open("ab") as out:
+        out.write(f"\n$ {' '.join(cmd)}\n".encode())
+        out.flush()
+        res = subprocess.run(cmd, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
+    if res.returncode != 0:
+        tail = log.read_text(errors="replace").splitlines()[-40:]
+        say("\n".join("    | " + line for line in tail))
+        raise SystemExit(f"\n{label} failed (exit {res.returncode}); full log: {log}")
+    say(f"    done in {time.monotonic() - started:.1f}s")
+
+
+def log_file(kind: str) -> Path:
+    logs = localenv.state_dir() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    return logs / f"{kind}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.log"
+
+
+def _counts(
+    settings: config.Settings, history: Slice, snap: date
+) -> list[tuple[str, str, int, int]]:
+    pg = PostgresStore(settings.require_database_url(), schema=settings.pg_schema)
+    mongo = MongoStore(settings.require_mongodb_uri())
+    out = []
+    try:
+        for ds in datasets.all_datasets():
+            slc = Slice.days(snap, snap) if ds.snapshot else history
+            out.append((ds.name, slc.describe(), len(pg.keys(ds, slc)), len(mongo.keys(ds, slc))))
+    finally:
+        mongo.close()
+    return out
+
+
+def cmd_run(days: int) -> int:
+    local = prepare()
+    if local is None:
+        return 1
+    settings = use(local)
+    latest = datetime.now(timezone.utc).date() - timedelta(days=1)
+    history = Slice.days(latest - timedelta(days=days - 1), latest)
+    say(BANNER)
+    if local.sandbox:
+        say("SANDBOX MODE: COINCAP_API_KEY is not set, so every price below is SYNTHETIC,")
+        say(f"served by the local CoinCap sandbox at {local.base_url}.")
+        say("Export COINCAP_API_KEY=<your key> (https://pro.coincap.io) to load real data.")
+    else:
+        say(f"CoinCap: {local.base_url} (credits are spent on your key)")
+    say(f"PostgreSQL: {redact_url(settings.require_database_url())}")
+    say(f"MongoDB:    {redact_url(settings.require_mongodb_uri())}")
+    say(BANNER)
+    log = log_file("run")
+    started_at = datetime.now(timezone.utc)
+    span = f"{history.start}...{history.last}"
+    say(f"[1/2] asset_history {span} ({days} days, one range run)")
+    materialize("asset_history", ["--partition-range", span], log, "history")
+    snapshot_names = ",".join(ds.name for ds in datasets.all_datasets() if ds.snapshot)
+    say(f"[2/2] {snapshot_names.replace(',', ' + ')} for the latest closed day, {latest}")
+    materialize(snapshot_names, ["--partition", str(latest)], log, "snapshots")
+    say()
+    say(f"{'table':<18} {'slice':<40} {'postgres':>9} {'mongodb':>9}")
+    for name, described, pg_rows, mongo_docs in _counts(settings, history, latest):
+        say(f"{name:<18} {described:<40} {pg_rows:>9} {mongo_docs:>9}")
+    _print_spend(settings, started_at)
+    say()
+    say(f"Run log: {log}")
+    say("Open the Dagster UI: make dev  ->  http://localhost:3000")
+    say("Open the dashboard:  make dashboard  ->  http://localhost:8501")
+    say("Stop local servers:  make stop")
+    return 0
+
+
+def _print_spend(settings: config.Settings, since: datetime) -> None:
+    store = PostgresStore(settings.require_database_url(), schema=settings.pg_schema)
+    spent = ledger.spent_since(store, since)
+    requests = sum(r for r, _, _ in spent.values())
+    credits = sum(c for _, _, c in spent.values())
+    say()
+    say(f"CoinCap spend this run: {requests} requests, {credits} credits")
+    for asset, (r, b, c) in spent.items():
+        say(f"  {asset:<18} {r:>5} requests {b:>12,} bytes {c:>6} credits")
+
+
+def _exec(argv: list[str], with_sandbox: bool = True) -> int:
+    local = prepare(with_sandbox=with_sandbox)
+    if local is None:
+        return 1
+    if local.sandbox:
+        say(f"SANDBOX MODE: CoinCap data is SYNTHETIC ({local.base_url}).")
+    os.execvpe(argv[0], argv, {**os.environ, **local.env})
+    return 0  # pragma: no cover - exec does not return
+
+
+def cmd_dev(host: str, port: int) -> int:
+    workspace = localenv.project_root() / "workspace.yaml"
+    return _exec(
+        [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
+    )
+
+
+def cmd_dashboard(port: int) -> int:
+    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    return _exec(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(app),
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        with_sandbox=False,
+    )
+
+
+def cmd_env() -> int:
+    local = prepare()
+    if local is None:
+        return 1
+    for key, value in local.env.items():
+        say(f"export {key}={value}")
+    return 0
+
+
+def cmd_stop() -> int:
+    stopped = localenv.stop()
+    say("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
