@@ -6,17 +6,21 @@ would, then reads both stores back and compares them with what the sandbox serve
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 import pandas as pd
 import pymongo
 
-from criptopipe.storage.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS
+from criptopipe.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS, all_datasets
 from criptopipe.storage.mongo import MongoStore
 from criptopipe.storage.postgres import PostgresStore
 from criptopipe.storage.slices import Slice
-from criptopipe_tests.e2e.conftest import Project
+from criptopipe_tests.e2e.conftest import ROOT, Project
 
 COINS = ["bitcoin", "ethereum", "solana"]
 
@@ -176,5 +180,36 @@ def test_unknown_coin_fails_naming_it(project: Project) -> None:
     assert res.returncode != 0
     assert "no-such-coin" in res.stdout + res.stderr
     pg = PostgresStore(project.pg_url, schema=project.schema)
-    pg.ensure_schema()
+    pg.ensure_schema(all_datasets())
     assert pg.keys(ASSET_HISTORY, Slice.days(date(2024, 2, 1), date(2024, 2, 1))) == set()
+
+
+def test_dg_sees_the_project_and_launches_a_range_as_one_run(project: Project) -> None:
+    """`dg` (the `[tool.dg]` project) loads the same definitions and launches a partition
+    range as one run with one ranged request per coin, as `dagster asset materialize` does."""
+    dg_cli = str(Path(sys.executable).parent / "dg")
+    env = {**os.environ, **project.env}
+    check = subprocess.run(
+        [dg_cli, "check", "defs"], env=env, capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+    assert check.returncode == 0, check.stdout[-2000:] + check.stderr[-4000:]
+    assert "All definitions loaded successfully" in check.stdout + check.stderr
+    res = subprocess.run(
+        [
+            dg_cli,
+            "launch",
+            "--assets",
+            "asset_history",
+            "--partition-range",
+            "2024-01-01...2024-01-31",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    _ok(res)
+    assert sorted(c["path"].split("/")[-2] for c in _history_calls(project)) == sorted(COINS)
+    pg = PostgresStore(project.pg_url, schema=project.schema)
+    assert pg.count(ASSET_HISTORY, Slice.days(date(2024, 1, 1), date(2024, 1, 31))) == 31 * 3
