@@ -64,7 +64,9 @@ def test_pagination_past_2000_assets_stops_on_a_short_page() -> None:
     with SandboxServer(port=0, key=KEY, coins=2300) as big:
 
         async def go() -> tuple[list, object]:  # type: ignore[type-arg]
-            async with CoinCapClient(settings(big)) as client:
+            # a 2,000-asset page takes the sandbox a while on a loaded machine: this test is
+            # about paging, so a slow page must not turn into a timeout and a retry
+            async with CoinCapClient(settings(big, timeout_s=60.0)) as client:
                 return await client.list_assets(), client.meter.snapshot()
 
         assets, meter = run(go())
