@@ -16,6 +16,12 @@ COINS = "CRIPTOPIPE_COINS"
 TOP_N = "CRIPTOPIPE_TOP_N"
 CREDIT_BUDGET = "COINCAP_CREDIT_BUDGET"
 HISTORY_SPAN_DAYS = "CRIPTOPIPE_HISTORY_SPAN_DAYS"
+ALERT_WEBHOOK_URL = "CRIPTOPIPE_ALERT_WEBHOOK_URL"
+#: the Dagster webserver's base URL as people open it: alerts link to <it>/runs/<run id>
+DAGSTER_UI_URL = "CRIPTOPIPE_DAGSTER_UI_URL"
+#: the dashboard's read-only connections (a role / user that can only read the warehouse)
+DASHBOARD_DATABASE_URL = "DASHBOARD_DATABASE_URL"
+DASHBOARD_MONGODB_URI = "DASHBOARD_MONGODB_URI"
 
 DEFAULT_BASE_URL = "https://rest.coincap.io/v3"
 DEFAULT_SCHEMA = "coincap"

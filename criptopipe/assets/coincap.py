@@ -35,6 +35,7 @@ from criptopipe.resources import (
     MongoResource,
     PostgresResource,
 )
+from criptopipe.run_alerts import alert_on_failure
 from criptopipe.storage import ledger
 from criptopipe.storage.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS, Dataset
 from criptopipe.storage.slices import Slice
@@ -61,6 +62,8 @@ COMMON: dict[str, Any] = {
     "kinds": {"postgres", "mongodb", "pandas"},
     "retry_policy": RETRY_POLICY,
     "pool": COINCAP_POOL,
+    # records and alerts a step's final failure from inside the run (no daemon needed)
+    "hooks": {alert_on_failure},
 }
 
 

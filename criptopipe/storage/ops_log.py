@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS {schema}.run_failures (
     notified boolean NOT NULL DEFAULT false
 );
 """
+#: Columns run_failures gained after its first release: added in place on first use.
+_RUN_FAILURE_COLUMNS = {"step": "text", "attempts": "integer", "run_url": "text"}
 
 
 @dataclass(frozen=True)
@@ -53,11 +55,18 @@ class CheckRecord:
 
 @dataclass(frozen=True)
 class RunFailure:
+    """One failed run, as a human acts on it: what failed (assets in asset terms, `step` the
+    Dagster step keys), for which partition (`first...last` for a range), the root error of the
+    last attempt, how many attempts the failing step had, and where to see the run."""
+
     run_id: str
     job_name: str
     asset: str | None
     partition_key: str | None
     error: str
+    step: str | None = None
+    attempts: int | None = None
+    run_url: str | None = None
 
 
 def _connect(url: str) -> psycopg.Connection[Any]:
@@ -68,6 +77,23 @@ def ensure(conn: psycopg.Connection[Any], schema: str) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('criptopipe.ops_log'))")
         conn.execute(sql.SQL(_DDL).format(schema=sql.Identifier(schema)))
+        present = {
+            row[0]
+            for row in conn.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = %s AND table_name = 'run_failures'",
+                (schema,),
+            )
+        }
+        for column, kind in _RUN_FAILURE_COLUMNS.items():
+            if column not in present:  # ALTER takes an exclusive lock: only when needed
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                        sql.Identifier(schema, "run_failures"),
+                        sql.Identifier(column),
+                        sql.SQL(kind),
+                    )
+                )
 
 
 def record_check(url: str, schema: str, rec: CheckRecord) -> None:
@@ -90,25 +116,46 @@ def record_check(url: str, schema: str, rec: CheckRecord) -> None:
         )
 
 
-def record_failure(url: str, schema: str, failure: RunFailure, notified: bool) -> None:
-    """Idempotent per run: a sensor retick never records a failure twice."""
+def record_failure(url: str, schema: str, failure: RunFailure) -> bool:
+    """Record a failed run; True only for the call that created its row.
+
+    Two paths see a failed run (the in-run failure hook and the run-failure sensor, which may
+    also retick): the row is one per run id, later calls refresh what it says (the sensor sees
+    every failed step once the run is over), and the caller that gets True is the one that
+    alerts, so the webhook hears of each run once."""
     with _connect(url) as conn:
         ensure(conn, schema)
-        conn.execute(
+        row = conn.execute(
             sql.SQL(
-                "INSERT INTO {}.run_failures (run_id, job_name, asset, partition_key, error, "
-                "failed_at, notified) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (run_id) DO UPDATE SET notified = EXCLUDED.notified"
-            ).format(sql.Identifier(schema)),
+                "INSERT INTO {} AS f (run_id, job_name, asset, partition_key, error, step, "
+                "attempts, run_url, failed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (run_id) DO UPDATE SET asset = EXCLUDED.asset, "
+                "partition_key = EXCLUDED.partition_key, error = EXCLUDED.error, "
+                "step = EXCLUDED.step, attempts = EXCLUDED.attempts, run_url = EXCLUDED.run_url "
+                "RETURNING (xmax = 0) AS inserted"
+            ).format(sql.Identifier(schema, "run_failures")),
             (
                 failure.run_id,
                 failure.job_name,
                 failure.asset,
                 failure.partition_key,
                 failure.error[:4000],
+                failure.step,
+                failure.attempts,
+                failure.run_url,
                 datetime.now(timezone.utc),
-                notified,
             ),
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def mark_notified(url: str, schema: str, run_id: str) -> None:
+    with _connect(url) as conn:
+        conn.execute(
+            sql.SQL("UPDATE {} SET notified = true WHERE run_id = %s").format(
+                sql.Identifier(schema, "run_failures")
+            ),
+            (run_id,),
         )
 
 
