@@ -30,6 +30,10 @@ PG_USER = "postgres"
 PG_PASSWORD = "criptopipe"  # local throwaway cluster only; host logins need it (scram)
 WAREHOUSE_DB = "criptopipe"
 DAGSTER_DB = "dagster"
+#: the dashboard's login: SELECT on the data schema's tables (present and future), nothing else
+READER_ROLE = "criptopipe_reader"
+READER_PASSWORD = "criptopipe-reader"  # local throwaway cluster only, like PG_PASSWORD
+DEFAULT_SCHEMA = "coincap"
 
 
 class DevServerError(RuntimeError):
@@ -134,6 +138,9 @@ class PostgresServer:
     def url(self, database: str = WAREHOUSE_DB) -> str:
         return f"{self.dsn_base}/{database}"
 
+    def reader_url(self, database: str = WAREHOUSE_DB) -> str:
+        return f"postgresql://{READER_ROLE}:{READER_PASSWORD}@127.0.0.1:{self.port}/{database}"
+
     @property
     def pgdata(self) -> Path:
         return self.data_dir / "data"
@@ -229,6 +236,45 @@ class PostgresServer:
             for name in names:
                 if name not in existing:
                     conn.execute(f'CREATE DATABASE "{name}"')
+
+    def ensure_reader(self, schema: str = DEFAULT_SCHEMA) -> None:
+        """The read-only role the dashboard logs in as (idempotent: every `make` command runs
+        it). The server refuses it any write, whatever its transactions say: USAGE on the data
+        schema and SELECT on its tables, including the ones the pipeline creates later (default
+        privileges of the writer, `postgres` here); no CREATE anywhere, no temporary tables."""
+        import psycopg
+        from psycopg import sql
+
+        role, data = sql.Identifier(READER_ROLE), sql.Identifier(schema)
+        with (
+            psycopg.connect(self.url(WAREHOUSE_DB), autocommit=True, connect_timeout=10) as conn,
+            conn.transaction(),
+        ):
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('criptopipe.reader_role'))")
+            if not conn.execute(
+                "SELECT 1 FROM pg_roles WHERE rolname = %s", (READER_ROLE,)
+            ).fetchone():
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
+            for statement in (
+                "ALTER ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {password}",
+                "ALTER ROLE {role} SET default_transaction_read_only = on",
+                "REVOKE TEMPORARY ON DATABASE {db} FROM PUBLIC",
+                "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+                "CREATE SCHEMA IF NOT EXISTS {data}",
+                "GRANT USAGE ON SCHEMA {data} TO {role}",
+                "GRANT SELECT ON ALL TABLES IN SCHEMA {data} TO {role}",
+                "ALTER DEFAULT PRIVILEGES FOR ROLE {writer} IN SCHEMA {data} "
+                "GRANT SELECT ON TABLES TO {role}",
+            ):
+                conn.execute(
+                    sql.SQL(statement).format(
+                        role=role,
+                        password=sql.Literal(READER_PASSWORD),
+                        db=sql.Identifier(WAREHOUSE_DB),
+                        data=data,
+                        writer=sql.Identifier(PG_USER),
+                    )
+                )
 
     def stop(self) -> None:
         if not self.pgdata.exists():
@@ -350,8 +396,9 @@ def _pick_port(preferred: int) -> int:
     return preferred if not port_open(preferred) else free_port()
 
 
-def up(root: Path) -> dict[str, str]:
-    """Start (or reuse) the project-local servers; returns the environment that points at them."""
+def up(root: Path, schema: str = DEFAULT_SCHEMA) -> dict[str, str]:
+    """Start (or reuse) the project-local servers, with the dashboard's read-only role on
+    `schema`; returns the environment that points at them."""
     root.mkdir(parents=True, exist_ok=True)
     state = _load_state(root)
     pg_dir, mongo_dir = root / "postgres", root / "mongo"
@@ -359,6 +406,7 @@ def up(root: Path) -> dict[str, str]:
     if state is None or not pg.running():
         pg.port = state.pg_port if state and not port_open(state.pg_port) else _pick_port(55432)
     pg.start()
+    pg.ensure_reader(schema)
     mongo = MongoServer(mongo_dir, state.mongo_port if state else _pick_port(57017))
     if state is not None and state.mongo_pid and _alive(state.mongo_pid) and port_open(mongo.port):
         mongo.pid = state.mongo_pid
@@ -374,6 +422,11 @@ def environment(pg: PostgresServer, mongo: MongoServer) -> dict[str, str]:
     return {
         "DATABASE_URL": pg.url(WAREHOUSE_DB),
         "MONGODB_URI": mongo.url(WAREHOUSE_DB),
+        "DASHBOARD_DATABASE_URL": pg.reader_url(WAREHOUSE_DB),
+        # nx-27017 has no users or roles (it accepts createUser and ignores it, and a client
+        # with credentials cannot even log in): the dashboard reads the same server, and only
+        # reads (tested); docker-compose's real MongoDB gives it a user with the `read` role
+        "DASHBOARD_MONGODB_URI": mongo.url(WAREHOUSE_DB),
         "DAGSTER_PG_HOST": "127.0.0.1",
         "DAGSTER_PG_PORT": str(pg.port),
         "DAGSTER_PG_USER": PG_USER,

@@ -2,8 +2,9 @@
 
 Whatever the user configured wins: `DATABASE_URL` / `MONGODB_URI` point at their servers,
 `COINCAP_API_KEY` means real CoinCap. What is missing is started locally and kept in the
-project's `.criptopipe/` folder: embedded PostgreSQL and MongoDB wire servers, and the CoinCap
-sandbox (synthetic data) when there is no key. `stop()` undoes all of it.
+project's `.criptopipe/` folder: embedded PostgreSQL (with the dashboard's read-only role,
+`DASHBOARD_DATABASE_URL`) and MongoDB wire servers, and the CoinCap sandbox (synthetic data)
+when there is no key. `stop()` undoes all of it.
 """
 
 from __future__ import annotations
@@ -132,7 +133,13 @@ def prepare(root: Path | None = None, *, with_sandbox: bool = True) -> LocalEnv:
     env: dict[str, str] = {}
     local = not (os.environ.get(names.DATABASE_URL) and os.environ.get(names.MONGODB_URI))
     if local:
-        started = devservers.up(state_dir(root))
+        schema = os.environ.get(names.PG_SCHEMA) or names.DEFAULT_SCHEMA
+        started = devservers.up(state_dir(root), schema)
+        # the dashboard reads the local server only when the pipeline writes there too
+        if os.environ.get(names.DATABASE_URL):
+            started.pop(names.DASHBOARD_DATABASE_URL)
+        if os.environ.get(names.MONGODB_URI):
+            started.pop(names.DASHBOARD_MONGODB_URI)
         env.update({k: v for k, v in started.items() if k not in os.environ})
     database_url = os.environ.get(names.DATABASE_URL) or env[names.DATABASE_URL]
     for key, value in dagster_env(root, database_url).items():

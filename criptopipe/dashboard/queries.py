@@ -1,8 +1,12 @@
 """Every read the dashboard makes, and nothing else: no Streamlit, no Dagster.
 
-PostgreSQL is read inside read-only transactions (`conn.read_only = True`), as the read-only
-dashboard role where the deployment has one (`DASHBOARD_DATABASE_URL` overrides `DATABASE_URL`);
-MongoDB only for the raw CoinCap documents and the parity check. Tables another part of the
+The dashboard connects with its own, read-only credentials: `DASHBOARD_DATABASE_URL` (a role
+with SELECT on the data schema and nothing else; `make dashboard` points it at
+`criptopipe_reader`, docker-compose too) and `DASHBOARD_MONGODB_URI` (a user with MongoDB's
+`read` role in compose; the embedded wire server has no users). The server refuses the writes,
+whatever a transaction says; the read-only transactions below are a second line. Without them
+(a deployment that set only the writer's URLs) it falls back to `DATABASE_URL` / `MONGODB_URI`.
+MongoDB is read only for the raw CoinCap documents and the parity check, with finds alone. Tables another part of the
 pipeline creates on first use (credit ledger, check results, run failures) may not exist yet:
 their readers return an empty frame then, never an error.
 """
@@ -24,7 +28,6 @@ from criptopipe.storage.mongo import MongoStore
 from criptopipe.storage.postgres import PostgresStore
 from criptopipe.storage.slices import Slice
 
-DASHBOARD_DATABASE_URL = "DASHBOARD_DATABASE_URL"
 MONGO_TIMEOUT_MS = 3000
 
 
@@ -40,9 +43,11 @@ class Sources:
     @classmethod
     def from_env(cls) -> Sources:
         return cls(
-            pg_url=os.environ.get(DASHBOARD_DATABASE_URL) or os.environ.get(settings.DATABASE_URL),
+            pg_url=os.environ.get(settings.DASHBOARD_DATABASE_URL)
+            or os.environ.get(settings.DATABASE_URL),
             schema=os.environ.get(settings.PG_SCHEMA) or settings.DEFAULT_SCHEMA,
-            mongo_uri=os.environ.get(settings.MONGODB_URI),
+            mongo_uri=os.environ.get(settings.DASHBOARD_MONGODB_URI)
+            or os.environ.get(settings.MONGODB_URI),
             budget=parse_budget(os.environ.get(settings.CREDIT_BUDGET)),
         )
 
@@ -59,6 +64,15 @@ def parse_budget(raw: str | None) -> int | None:
         return settings.DEFAULT_CREDIT_BUDGET
 
 
+def connect(src: Sources) -> psycopg.Connection[Any]:
+    """The dashboard's PostgreSQL connection: its own role, read-only transactions."""
+    conn = psycopg.connect(
+        src.pg_url or "", connect_timeout=5, options="-c TimeZone=UTC", application_name="dashboard"
+    )
+    conn.read_only = True
+    return conn
+
+
 def _read(
     src: Sources,
     query: sql.SQL | sql.Composed,
@@ -69,10 +83,7 @@ def _read(
     does not exist yet (checked on the same connection: one round trip, not two)."""
     if not src.pg_url:
         return pd.DataFrame()
-    with psycopg.connect(
-        src.pg_url, connect_timeout=5, options="-c TimeZone=UTC", application_name="dashboard"
-    ) as conn:
-        conn.read_only = True
+    with connect(src) as conn:
         if needs is not None:
             name = sql.Identifier(src.schema, needs).as_string(conn)
             found = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
