@@ -76,10 +76,10 @@ def partition_of(tags: dict[str, str]) -> str | None:
 
 
 def describe(
-    instance: dg.DagsterInstance, run: dg.DagsterRun, run_error: str | None = None
+    instance: dg.DagsterInstance, run: dg.DagsterRun, run_message: str | None = None
 ) -> ops_log.RunFailure:
     """The run's failure as `alerts` builds it: every failed step with its root error and
-    attempts, in the order they failed; `run_error` when no step failed."""
+    attempts, in the order they failed; `run_message` when no step failed."""
     retries: dict[str, int] = {}
     check_labels: dict[str, str] = {}
     failed: list[tuple[str, SerializableErrorInfo | None]] = []
@@ -108,7 +108,7 @@ def describe(
         job_name=run.job_name,
         partition=partition_of(dict(run.tags)),
         steps=steps,
-        run_error=run_error,
+        run_error=run_message,
         selection=[k.to_user_string() for k in run.asset_selection or ()],
         ui_base=_env(names.DAGSTER_UI_URL),
     )
@@ -119,10 +119,10 @@ def deliver(
     run: dg.DagsterRun,
     postgres: PostgresResource,
     log: _Log,
-    run_error: str | None = None,
+    run_message: str | None = None,
 ) -> alerts.Outcome:
     outcome = alerts.deliver(
-        describe(instance, run, run_error),
+        describe(instance, run, run_message),
         postgres.resolved_url(),
         postgres.resolved_schema(),
         _env(names.ALERT_WEBHOOK_URL),

@@ -173,7 +173,7 @@ def run_failure_alert(context: dg.RunFailureSensorContext, postgres: PostgresRes
         context.dagster_run,
         postgres,
         context.log,
-        run_error=run_alerts.run_error(context.failure_event),
+        run_message=run_alerts.run_error(context.failure_event),
     )
     if not outcome.recorded:
         context.log.info(f"run {context.dagster_run.run_id} was already recorded (by the hook)")
