@@ -9,7 +9,7 @@ Progress goes to a plain callback so the assets can route it to Dagster's log.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from enum import Enum
@@ -17,6 +17,7 @@ from enum import Enum
 from criptopipe.coincap.client import CoinCapClient
 from criptopipe.coincap.errors import NotFoundError
 from criptopipe.coincap.models import Asset, HistoryPoint, Market
+from criptopipe.storage.slices import Slice
 from criptopipe.transform.frames import utc_day
 
 Progress = Callable[[str], None]
@@ -39,6 +40,29 @@ class UnknownCoinsError(ValueError):
         )
 
 
+class EmptyAnswerError(ValueError):
+    """CoinCap answered every coin of a run with no data: a valid but empty answer is not a
+    reason to erase what the stores hold, and a run that would write nothing at all is a
+    failure to look at, not a success. A retry right away would most likely get the same."""
+
+    @classmethod
+    def for_coins(cls, what: str, coins: Sequence[str], window: str) -> EmptyAnswerError:
+        shown = ", ".join(coins[:10]) + (f" and {len(coins) - 10} more" if len(coins) > 10 else "")
+        return cls(
+            f"CoinCap answered no {what} for any of the {len(coins)} coin(s) ({shown}) in "
+            f"{window}: nothing was written, so no stored data was erased. If the window lies "
+            "before these coins were listed, choose a later one; otherwise CoinCap is answering "
+            "empty lists: run it again later."
+        )
+
+    @classmethod
+    def for_asset_list(cls, universe: Universe) -> EmptyAnswerError:
+        return cls(
+            f"CoinCap answered an empty asset list for the {universe.describe()}: nothing was "
+            "written, so no stored data was erased; run it again later."
+        )
+
+
 @dataclass(frozen=True)
 class Universe:
     """The coins a run tracks: explicit ids, or the top N by market cap right now."""
@@ -56,6 +80,8 @@ async def resolve_coins(client: CoinCapClient, universe: Universe) -> list[str]:
     if universe.coins:
         return list(dict.fromkeys(universe.coins))
     assets = await client.list_assets(limit=universe.top_n)
+    if not assets:
+        raise EmptyAnswerError.for_asset_list(universe)
     return [a.id for a in assets[: universe.top_n]]
 
 
@@ -70,6 +96,8 @@ async def fetch_assets(client: CoinCapClient, universe: Universe) -> list[Asset]
             raise UnknownCoinsError(missing)
         return assets
     assets = await client.list_assets(limit=universe.top_n)
+    if not assets:
+        raise EmptyAnswerError.for_asset_list(universe)
     return assets[: universe.top_n]
 
 
@@ -169,6 +197,58 @@ def snapshot_source(day: date, now: datetime, grace: timedelta) -> SnapshotSourc
     if now < closes + min(grace, timedelta(days=1)):
         return SnapshotSource.LIVE
     return SnapshotSource.ARCHIVE
+
+
+@dataclass(frozen=True)
+class KeptSlices:
+    """What a write may replace once empty answers are accounted for."""
+
+    #: the slices to replace: each narrowed to leave out the coins held back in it
+    slices: list[Slice]
+    #: coin -> stored rows left untouched because CoinCap answered nothing where they lie
+    held: dict[str, int]
+    #: coins CoinCap answered nothing for in some slice (held back or not)
+    empty: list[str]
+
+
+def hold_back_empty(
+    slices: Sequence[Slice],
+    fetched: Iterable[tuple[str, date]],
+    stored: Iterable[tuple[str, date]],
+) -> KeptSlices:
+    """Leave out of each slice the coins CoinCap answered nothing for where the stores hold rows.
+
+    A write replaces its slice, so an empty but valid answer would otherwise erase a coin's
+    stored history. `fetched` holds the (coin, day) of every row about to be written, `stored`
+    the (coin, day) of every stored row (one entry per row; only the coins that came back empty
+    need to be listed). A coin with no data where nothing is stored either (a window before its
+    listing) stays in its slice: there is nothing to erase, and the write records that the
+    window was fetched. Slices left with no coin are dropped."""
+    got: dict[str, set[date]] = {}
+    for coin, day in fetched:
+        got.setdefault(coin, set()).add(day)
+    held_days: dict[str, list[date]] = {}
+    for coin, day in stored:
+        held_days.setdefault(coin, []).append(day)
+    kept: list[Slice] = []
+    held: dict[str, int] = {}
+    empty: list[str] = []
+    for slc in slices:
+        if slc.coins is None:
+            raise ValueError(f"slice {slc.describe()} must name its coins to hold any back")
+        out = []
+        for coin in sorted(slc.coins):
+            if any(slc.start <= d < slc.end for d in got.get(coin, ())):
+                continue
+            empty.append(coin)
+            rows = sum(1 for d in held_days.get(coin, ()) if slc.start <= d < slc.end)
+            if rows:
+                out.append(coin)
+                held[coin] = held.get(coin, 0) + rows
+        left = slc.coins - frozenset(out)
+        if left:
+            kept.append(Slice(slc.start, slc.end, left))
+    return KeptSlices(kept, held, list(dict.fromkeys(empty)))
 
 
 Gap = tuple[str, date, date]  # coin, first day, end day (exclusive)

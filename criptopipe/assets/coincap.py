@@ -9,7 +9,7 @@
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
@@ -114,7 +114,7 @@ def _fetch(
     try:
         result = asyncio.run(go())
         succeeded = True
-    except ingest.UnknownCoinsError as exc:
+    except (ingest.UnknownCoinsError, ingest.EmptyAnswerError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
     except CoinCapError as exc:
         raise dg.Failure(description=str(exc), allow_retries=exc.retryable) from exc
@@ -167,6 +167,59 @@ def _rows_per_day(frame: pd.DataFrame, ds: Dataset) -> dict[str, int]:
     return {str(day): int(n) for day, n in counts.items()}
 
 
+def _pairs(frame: pd.DataFrame, ds: Dataset) -> list[tuple[str, date]]:
+    if frame.empty:
+        return []
+    return list(zip(frame[ds.coin_column], frame[ds.partition_column], strict=True))
+
+
+class EmptyAnswers:
+    """Coins CoinCap answered nothing for, across a run's slices, and the stored rows kept.
+
+    A write replaces its slice, so an empty but valid answer would erase a coin's stored rows:
+    such a coin is left out of the slice (see `ingest.hold_back_empty`). Either store counts as
+    holding rows: after a crash between the two writes MongoDB may hold a slice PostgreSQL
+    lacks, and the archive is the one copy that cannot be fetched again for snapshots.
+    """
+
+    def __init__(self, ds: Dataset, postgres: PostgresResource, mongo: MongoResource) -> None:
+        self.ds, self.postgres, self.mongo = ds, postgres, mongo
+        self.empty: list[str] = []
+        self.held: dict[str, int] = {}
+
+    def narrow(self, slices: Sequence[Slice], frame: pd.DataFrame) -> list[Slice]:
+        fetched = _pairs(frame, self.ds)
+        empty = ingest.hold_back_empty(slices, fetched, []).empty
+        if not empty:  # every coin answered: nothing to look up
+            return list(slices)
+        start = min(s.start for s in slices)
+        end = max(s.end for s in slices)
+        stored = self._stored(Slice(start, end, frozenset(empty)))
+        kept = ingest.hold_back_empty(slices, fetched, stored)
+        self.empty.extend(c for c in kept.empty if c not in self.empty)
+        for coin, rows in kept.held.items():
+            self.held[coin] = self.held.get(coin, 0) + rows
+        return kept.slices
+
+    def _stored(self, slc: Slice) -> list[tuple[str, date]]:
+        ds = self.ds
+        keys = self.postgres.store().keys(ds, slc) | self.mongo.store().keys(ds, slc)
+        coin, day = ds.key.index(ds.coin_column), ds.key.index(ds.partition_column)
+        return [(str(k[coin]), k[day]) for k in keys]
+
+    def report(self, context: dg.AssetExecutionContext, window: str) -> dict[str, Any]:
+        if self.held:
+            kept = ", ".join(f"{c} ({n} rows)" for c, n in list(self.held.items())[:20])
+            context.log.warning(
+                f"CoinCap answered no {self.ds.name} data in {window} for {kept}, whose rows "
+                "the stores hold: left out of the write, their stored rows are kept"
+            )
+        return {
+            "empty_answers": dg.MetadataValue.json(self.empty[:200]),
+            "held_back": dg.MetadataValue.json(dict(list(self.held.items())[:200])),
+        }
+
+
 def _guard(
     context: dg.AssetExecutionContext,
     coincap: CoinCapResource,
@@ -210,6 +263,7 @@ def asset_history(
     coincap: CoinCapResource,
     universe: CoinUniverseResource,
     postgres: PostgresResource,
+    mongo: MongoResource,
 ) -> dg.Output[SpilledFrames]:
     first, end = _window(context)
     tracked = universe.universe(config.coins)
@@ -245,9 +299,15 @@ def asset_history(
     spilled = SpilledFrames(ASSET_HISTORY)
     missing: dict[str, list[date]] = {}
     rows_per_day: dict[str, int] = {}
+    empties = EmptyAnswers(ASSET_HISTORY, postgres, mongo)
 
     def keep(frame: pd.DataFrame, slices: list[Slice], result: ingest.HistoryResult) -> None:
-        """Check a batch against the output type, spill it, and let it go."""
+        """Check a batch against the output type, spill it, and let it go. Coins CoinCap
+        answered nothing for where the stores hold rows are left out of its slices."""
+        slices = empties.narrow(slices, frame)
+        if not slices:  # every coin of the batch held back: nothing to replace
+            missing.update(result.missing)
+            return
         check = dg.check_dagster_type(AssetHistoryFrame, frame)
         if not check.success:
             spilled.cleanup()
@@ -274,10 +334,17 @@ def asset_history(
             keep(frame, [Slice(s, e, frozenset({c})) for c, s, e in gaps], result)
             return coins, len(gaps)
         size = batch_size((end - first).days)
+        answered = False
         for i in range(0, len(coins), size):
             batch = coins[i : i + size]
             result = await ingest.fetch_history(client, batch, first, end, context.log.info)
             frame = frames.history_frame(result.series, frames.fetch_time())
+            answered = answered or not frame.empty
+            if i + size >= len(coins) and not answered:
+                # every coin came back empty: fail before anything is written
+                raise ingest.EmptyAnswerError.for_coins(
+                    "asset_history points", coins, Slice(first, end).describe_days()
+                )
             keep(frame, [Slice(first, end, frozenset(batch))], result)
             del frame, result
             if len(coins) > size:
@@ -300,11 +367,13 @@ def asset_history(
             f"CoinCap has no d1 point for {holes} (coin, day) pairs in the window; "
             "they are reported in metadata, never invented"
         )
+    held = empties.report(context, Slice(first, end).describe_days())
     return dg.Output(
         spilled,
         metadata={
             **planned,
             **cost,
+            **held,
             "mode": dg.MetadataValue.text(mode),
             "gaps_fetched": dg.MetadataValue.int(gap_count),
             "coins": dg.MetadataValue.int(len(coins)),
@@ -333,10 +402,13 @@ def _snapshot(
     mongo: MongoResource,
     coincap: CoinCapResource,
     postgres: PostgresResource,
-    live: Callable[[CoinCapClient, date, datetime], Awaitable[pd.DataFrame]],
+    live: Callable[[CoinCapClient, date, datetime], Awaitable[tuple[pd.DataFrame, list[str]]]],
     config: CoinsConfig,
     estimate: Callable[[int], planner.Estimate],
+    what: str,
 ) -> dg.Output[pd.DataFrame]:
+    """`live` answers a day's frame and the coins it asked CoinCap about; `what` names the
+    records in messages ("markets")."""
     first, end = _window(context)
     days = Slice(first, end).day_list()
     now = datetime.now(timezone.utc)
@@ -374,27 +446,47 @@ def _snapshot(
 
     cost: dict[str, Any] = {"requests": dg.MetadataValue.int(0), "credits": dg.MetadataValue.int(0)}
     parts = list(archived)
+    empties = EmptyAnswers(ds, postgres, mongo)
+    asked: set[str] = set()
     if live_days:
         cost.update(
             _guard(context, coincap, postgres, estimate(len(live_days)), config.ignore_budget)
         )
 
-        async def work(client: CoinCapClient) -> list[pd.DataFrame]:
+        async def work(client: CoinCapClient) -> list[tuple[date, pd.DataFrame, list[str]]]:
             fetched_at = frames.fetch_time()
-            return [await live(client, day, fetched_at) for day in live_days]
+            out = []
+            for day in live_days:
+                frame, coins = await live(client, day, fetched_at)
+                if coins and frame.empty:  # every coin came back empty: write nothing
+                    raise ingest.EmptyAnswerError.for_coins(what, coins, str(day))
+                out.append((day, frame, coins))
+            return out
 
         fetched, spent = _fetch(context, coincap, postgres, work)
         cost.update(spent)
-        parts.extend(fetched)
+        for day, part, coins in fetched:
+            asked.update(coins)
+            empties.narrow([Slice(day, day + timedelta(days=1), frozenset(coins))], part)
+            parts.append(part)
     frame = pd.concat(parts, ignore_index=True) if parts else frames.empty_frame(ds)
     frame = frame.astype(object) if len(frame) else frame
-    if config.coins:
-        # a run for named coins replaces those coins' rows only, never the rest of the day
-        frame.attrs[COINS_ATTR] = list(dict.fromkeys(config.coins))
+    if config.coins or empties.held:
+        # a run for named coins replaces those coins' rows only, never the rest of the day;
+        # coins held back after an empty answer are left out of the slice, rows and all
+        covered = (
+            list(dict.fromkeys(config.coins))
+            if config.coins
+            else sorted(asked | set(frame[ds.coin_column] if len(frame) else ()))
+        )
+        if empties.held:
+            frame = frame[~frame[ds.coin_column].isin(empties.held)] if len(frame) else frame
+        frame.attrs[COINS_ATTR] = [c for c in covered if c not in empties.held]
     return dg.Output(
         frame,
         metadata={
             **cost,
+            **empties.report(context, Slice(first, end).describe_days()),
             "coins": dg.MetadataValue.int(int(frame["coin_id"].nunique()) if len(frame) else 0),
             "partitions": dg.MetadataValue.int(len(days)),
             "live_partitions": dg.MetadataValue.text(", ".join(map(str, live_days)) or "none"),
@@ -420,16 +512,18 @@ def raw_assets(
 ) -> dg.Output[pd.DataFrame]:
     tracked = universe.universe(config.coins)
 
-    async def live(client: CoinCapClient, day: date, fetched_at: datetime) -> pd.DataFrame:
+    async def live(
+        client: CoinCapClient, day: date, fetched_at: datetime
+    ) -> tuple[pd.DataFrame, list[str]]:
         assets = await ingest.fetch_assets(client, tracked)
         context.log.info(f"raw_assets {day}: {len(assets)} assets ({tracked.describe()})")
-        return frames.raw_assets_frame(assets, day, fetched_at)
+        return frames.raw_assets_frame(assets, day, fetched_at), [a.id for a in assets]
 
     def estimate(live_days: int) -> planner.Estimate:
         return planner.estimate_raw_assets(len(tracked.coins) or tracked.top_n, live_days)
 
     return _snapshot(
-        context, RAW_ASSETS, universe, mongo, coincap, postgres, live, config, estimate
+        context, RAW_ASSETS, universe, mongo, coincap, postgres, live, config, estimate, "assets"
     )
 
 
@@ -449,12 +543,14 @@ def market_snapshots(
 ) -> dg.Output[pd.DataFrame]:
     tracked = universe.universe(config.coins)
 
-    async def live(client: CoinCapClient, day: date, fetched_at: datetime) -> pd.DataFrame:
+    async def live(
+        client: CoinCapClient, day: date, fetched_at: datetime
+    ) -> tuple[pd.DataFrame, list[str]]:
         coins = await ingest.resolve_coins(client, tracked)
         markets = await ingest.fetch_markets(
             client, coins, universe.markets_per_coin, context.log.info
         )
-        return frames.markets_frame(markets, day, fetched_at)
+        return frames.markets_frame(markets, day, fetched_at), coins
 
     def estimate(live_days: int) -> planner.Estimate:
         return planner.estimate_markets(
@@ -465,5 +561,14 @@ def market_snapshots(
         )
 
     return _snapshot(
-        context, MARKET_SNAPSHOTS, universe, mongo, coincap, postgres, live, config, estimate
+        context,
+        MARKET_SNAPSHOTS,
+        universe,
+        mongo,
+        coincap,
+        postgres,
+        live,
+        config,
+        estimate,
+        "markets",
     )

@@ -20,6 +20,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from criptopipe.storage import leases
 from criptopipe.storage.datasets import Dataset
 from criptopipe.storage.errors import (
     StorageAuthError,
@@ -76,6 +77,38 @@ class PostgresStore:
         finally:
             conn.close()
 
+    def session(self) -> psycopg.Connection[Any]:
+        """A connection the caller keeps open (and closes), in autocommit: a write lease lives
+        exactly as long as it. TCP keepalives on both ends make the server drop it (and so free
+        the lease) within about a minute of its client vanishing without closing it."""
+        keepalive = {"idle": 30, "interval": 10, "count": 3}
+        server = " ".join(f"-c tcp_keepalives_{k}={v}" for k, v in keepalive.items())
+        try:
+            return psycopg.connect(
+                self.url,
+                connect_timeout=self.connect_timeout,
+                autocommit=True,
+                options=f"-c TimeZone=UTC {server}",
+                application_name="criptopipe-lease",
+                keepalives=1,
+                keepalives_idle=keepalive["idle"],
+                keepalives_interval=keepalive["interval"],
+                keepalives_count=keepalive["count"],
+            )
+        except psycopg.OperationalError as exc:
+            raise self._explain(exc) from None
+
+    def classify(
+        self, exc: psycopg.Error, conn: psycopg.Connection[Any], doing: str
+    ) -> StorageError:
+        """A driver error on `conn` as the storage error callers act on: a dropped connection
+        may pass on retry, anything else would fail the same way again."""
+        if isinstance(exc, psycopg.OperationalError) and conn.broken:
+            explained = self._explain(exc)
+            assert isinstance(explained, StorageError)
+            return explained
+        return self._failure(exc, doing)
+
     def _failure(self, exc: psycopg.Error, doing: str = "") -> StorageError:
         """Any other server error (bad data, constraint, permission) with the server's context."""
         lines = str(exc).strip().splitlines()
@@ -115,45 +148,81 @@ class PostgresStore:
         return f"{self.schema}.{ds.name}"
 
     def ensure_schema(self, datasets: list[Dataset] | None = None) -> None:
-        """Create or migrate (add missing columns) every table, idempotently and concurrently
-        safely (an advisory lock serialises concurrent first runs)."""
+        """Create or migrate (add missing columns) every table, and the write-lease table,
+        idempotently and concurrently safely (an advisory lock serialises concurrent first
+        runs). What exists is read from the catalog first and no DDL runs for it: `ALTER TABLE`
+        and `CREATE INDEX` lock their table even when there is nothing to do, so a writer
+        starting while another one's COPY is open would wait for it (and make every reader
+        queue behind its lock request)."""
         from criptopipe.storage.datasets import DATASETS
 
         with self.connect() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('criptopipe.ddl'))")
-            conn.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
-            )
-            for ds in datasets or list(DATASETS.values()):
-                cols = [
-                    sql.SQL("{} {}{}").format(
-                        sql.Identifier(c.name),
-                        sql.SQL(c.pg_type),
-                        sql.SQL("" if c.nullable else " NOT NULL"),
-                    )
-                    for c in ds.columns
-                ]
-                pk = sql.SQL(", ").join(sql.Identifier(k) for k in ds.key)
+            present = self._relations(conn)
+            if present is None:
                 conn.execute(
-                    sql.SQL("CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}))").format(
-                        self.table(ds), sql.SQL(", ").join(cols), pk
-                    )
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
                 )
-                for c in ds.columns:  # migrations: columns added to the contract later
+                present = {}
+            for ds in datasets or list(DATASETS.values()):
+                columns = present.get(ds.name)
+                if columns is None:
+                    cols = [
+                        sql.SQL("{} {}{}").format(
+                            sql.Identifier(c.name),
+                            sql.SQL(c.pg_type),
+                            sql.SQL("" if c.nullable else " NOT NULL"),
+                        )
+                        for c in ds.columns
+                    ]
+                    pk = sql.SQL(", ").join(sql.Identifier(k) for k in ds.key)
                     conn.execute(
-                        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
-                            self.table(ds), sql.Identifier(c.name), sql.SQL(c.pg_type)
+                        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}))").format(
+                            self.table(ds), sql.SQL(", ").join(cols), pk
                         )
                     )
+                    columns = set(ds.column_names)
+                for c in ds.columns:  # migrations: columns added to the contract later
+                    if c.name not in columns:
+                        conn.execute(
+                            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                                self.table(ds), sql.Identifier(c.name), sql.SQL(c.pg_type)
+                            )
+                        )
                 for idx in ds.indexes:
                     name = f"{ds.name}_{'_'.join(idx)}_idx"
-                    conn.execute(
-                        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
-                            sql.Identifier(name),
-                            self.table(ds),
-                            sql.SQL(", ").join(sql.Identifier(c) for c in idx),
+                    if name not in present:
+                        conn.execute(
+                            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                                sql.Identifier(name),
+                                self.table(ds),
+                                sql.SQL(", ").join(sql.Identifier(c) for c in idx),
+                            )
                         )
-                    )
+            if leases.TABLE not in present:
+                for statement in leases.ddl(self.schema):
+                    conn.execute(statement)
+
+    def _relations(self, conn: psycopg.Connection[Any]) -> dict[str, set[str]] | None:
+        """Tables and indexes of the schema with their columns; None when the schema is
+        missing."""
+        if not conn.execute(
+            "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)
+        ).fetchone():
+            return None
+        rows = conn.execute(
+            "SELECT c.relname, a.attname FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
+            "AND NOT a.attisdropped WHERE n.nspname = %s",
+            (self.schema,),
+        ).fetchall()
+        out: dict[str, set[str]] = {}
+        for relname, attname in rows:
+            out.setdefault(str(relname), set())
+            if attname is not None:
+                out[str(relname)].add(str(attname))
+        return out
 
     # ------------------------------------------------------------------ writes
 

@@ -47,9 +47,12 @@ class Slice:
     def contains(self, day: date, coin: str) -> bool:
         return self.start <= day < self.end and (self.coins is None or coin in self.coins)
 
-    def describe(self) -> str:
+    def describe_days(self) -> str:
         last = self.end - timedelta(days=1)
-        days = str(self.start) if last == self.start else f"{self.start}..{last}"
+        return str(self.start) if last == self.start else f"{self.start}..{last}"
+
+    def describe(self) -> str:
+        days = self.describe_days()
         if self.coins is None:
             return f"{days} (all coins)"
         coins = sorted(self.coins)

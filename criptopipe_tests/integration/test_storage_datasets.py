@@ -204,6 +204,7 @@ def test_ddl_is_idempotent_and_adds_missing_columns(pg_url: str, pg_schema: str)
         "raw_assets": ["snapshot_date", "coin_id"],
         "asset_history": ["coin_id", "day"],
         "market_snapshots": ["snapshot_date", "coin_id", "exchange_id", "base_id", "quote_id"],
+        "write_leases": ["id"],  # who writes which slice (criptopipe.storage.leases)
     }
 
 
