@@ -9,7 +9,9 @@ that happens to get the same pid has a different start time.
 
 The verdict is deliberately three-valued. A process on another host (another container, another
 machine) can be neither confirmed nor ruled out from here, so it is `UNKNOWN` and nothing of it
-is touched.
+is touched. The one assumption: a host name stands for one process table, i.e. no two live
+containers share a host name with separate pid namespaces (compose's `code` service has a fixed
+name so that its *recreated* container can prove the old one's processes gone).
 """
 
 from __future__ import annotations
