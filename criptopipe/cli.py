@@ -54,6 +54,13 @@ def _materialize(
     _say(f"    done in {time.monotonic() - started:.1f}s")
 
 
+def _reap_dead_runs(env: dict[str, str]) -> None:
+    """Fail and unblock runs whose process died (a kill -9 would otherwise wedge the pool)."""
+    from criptopipe import recovery
+
+    recovery.check_before_run(env, _say)
+
+
 def _counts(
     env: dict[str, str], first: date, last: date, snap: date
 ) -> list[tuple[str, str, int, int]]:
@@ -98,6 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"run-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.log"
     started_at = datetime.now(timezone.utc)
+    _reap_dead_runs(env)
     _say(f"[1/2] asset_history {first}...{latest} ({args.days} days, one range run)")
     _materialize(env, "asset_history", ["--partition-range", f"{first}...{latest}"], log, "history")
     _say(f"[2/2] raw_assets + market_snapshots for the latest closed day, {latest}")
@@ -138,7 +146,7 @@ def _redact(url: str) -> str:
     return url
 
 
-def _exec_with_env(argv: list[str], with_sandbox: bool = True) -> int:
+def _exec_with_env(argv: list[str], with_sandbox: bool = True, reap: bool = False) -> int:
     try:
         local = localenv.prepare(with_sandbox=with_sandbox)
     except DevServerError as exc:
@@ -146,6 +154,8 @@ def _exec_with_env(argv: list[str], with_sandbox: bool = True) -> int:
         return 1
     if local.sandbox:
         _say(f"SANDBOX MODE: CoinCap data is SYNTHETIC ({local.base_url}).")
+    if reap:
+        _reap_dead_runs(local.env)
     env = {**os.environ, **local.env}
     os.execvpe(argv[0], argv, env)
     return 0  # pragma: no cover - exec does not return
@@ -165,7 +175,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
             args.host,
             "-p",
             str(args.port),
-        ]
+        ],
+        reap=True,
     )
 
 
@@ -329,6 +340,7 @@ def cmd_fill_gaps(args: argparse.Namespace) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"fill-gaps-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.log"
     config = '{"ops": {"asset_history": {"config": {"fill_gaps": true}}}}'
+    _reap_dead_runs(local.env)
     _materialize(
         local.env,
         "asset_history",

@@ -11,6 +11,7 @@ import dagster as dg
 
 from criptopipe.assets import coincap_assets
 from criptopipe.checks import coincap_checks
+from criptopipe.executor import pool_aware_in_process_executor
 from criptopipe.io_managers import WarehouseIOManager
 from criptopipe.jobs import jobs
 from criptopipe.resources import (
@@ -27,8 +28,9 @@ mongo = MongoResource()
 
 defs = dg.Definitions(
     # One process per run: steps share the CoinCap pool anyway, and a step per process would
-    # cost seconds of start-up for each of the checks.
-    executor=dg.in_process_executor,
+    # cost seconds of start-up for each of the checks. Dagster's in-process executor with a pool
+    # wait that sleeps, hears SIGTERM and frees slots of dead runs (criptopipe/executor.py).
+    executor=pool_aware_in_process_executor,
     assets=coincap_assets,
     asset_checks=coincap_checks,
     jobs=jobs,

@@ -10,6 +10,7 @@ coins). Peak memory is one batch, whatever the size of the backfill.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import shutil
 import tempfile
@@ -19,11 +20,36 @@ from pathlib import Path
 
 import pandas as pd
 
+from criptopipe import owners
 from criptopipe.storage.datasets import Dataset
 from criptopipe.storage.slices import Slice
 
 #: rows per batch: ~50k history rows with their raw records is ~100 MB in memory
 DEFAULT_BATCH_ROWS = 50_000
+SPILL_PREFIX = "criptopipe-spill-"
+OWNER_FILE = "owner.json"
+
+
+def sweep_orphans(parent: Path | None = None) -> list[Path]:
+    """Remove the spill folders under `parent` (default: the temp dir) whose owner is dead."""
+    removed = []
+    for folder in Path(parent or tempfile.gettempdir()).glob(f"{SPILL_PREFIX}*"):
+        with contextlib.suppress(OSError):  # another user's folder, or gone meanwhile
+            owner = owners.Owner.decode((folder / OWNER_FILE).read_text())
+            if owner is not None and owners.liveness(owner) is owners.Liveness.DEAD:
+                shutil.rmtree(folder)
+                removed.append(folder)
+    return removed
+
+
+def _new_folder() -> Path:
+    """A fresh spill folder marked with its owner, after sweeping dead owners' folders."""
+    sweep_orphans()
+    folder = Path(tempfile.mkdtemp(prefix=SPILL_PREFIX))
+    marker = folder / f".{OWNER_FILE}.tmp"
+    marker.write_text(owners.current().encode())
+    marker.replace(folder / OWNER_FILE)  # a sweeper never reads a half-written marker
+    return folder
 
 
 @dataclass(frozen=True)
@@ -36,7 +62,7 @@ class Batch:
 @dataclass
 class SpilledFrames:
     dataset: Dataset
-    folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="criptopipe-")))
+    folder: Path = field(default_factory=_new_folder)
     batches: list[Batch] = field(default_factory=list)
     #: the coins the output covers (the run's), for metadata and the window's description
     coins: list[str] | None = None

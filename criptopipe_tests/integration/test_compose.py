@@ -216,6 +216,9 @@ def test_container_instance_files_load_with_the_compose_environment(
     assert queue.tag_concurrency_limits == [{"key": "dagster/backfill", "limit": 2}]
     assert default["concurrency"]["default_op_concurrency_limit"] == 1
     assert default["run_monitoring"]["enabled"] is True
+    # a run that ended (or was failed for a dead worker) never keeps the one coincap slot
+    assert default["run_monitoring"]["free_slots_after_run_end_seconds"] > 0
+    assert SERVICES["code"]["hostname"]  # run workers' host stays the same when it is recreated
     assert default["run_launcher"]["class"] == "DefaultRunLauncher"
     db = default["storage"]["postgres"]["postgres_db"]
     sourced = {field: env[v["env"]] for field, v in db.items() if isinstance(v, dict)}
@@ -254,6 +257,11 @@ def test_helm_values_run_the_same_module_and_limits() -> None:
     assert (
         concurrency["runs"]["tagConcurrencyLimits"]
         == (instance["run_coordinator"]["config"]["tag_concurrency_limits"])
+    )
+    monitoring = values["dagsterDaemon"]["runMonitoring"]
+    assert (
+        monitoring["freeSlotsAfterRunEndSeconds"]
+        == instance["run_monitoring"]["free_slots_after_run_end_seconds"]
     )
 
 
