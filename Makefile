@@ -45,6 +45,7 @@ test: setup lint typecheck ## the whole suite on real servers (what CI runs)
 bench: setup ## the benchmarks behind the README's figures (several minutes)
 	$(PY) benchmarks/coincap_costs.py
 	$(PY) benchmarks/storage_bench.py
+	$(PY) benchmarks/write_lease_bench.py
 	$(PY) benchmarks/backfill_bench.py
 	$(PY) benchmarks/dashboard_render.py
 

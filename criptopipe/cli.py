@@ -125,6 +125,7 @@ def cmd_fill_gaps(args: argparse.Namespace) -> int:
     if local is None:
         return 1
     commands.use(local)
+    commands.reap_dead_runs()
     log = commands.log_file("fill-gaps")
     config_json = '{"ops": {"asset_history": {"config": {"fill_gaps": true}}}}'
     commands.materialize(

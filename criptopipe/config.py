@@ -26,17 +26,18 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from criptopipe.storage.errors import redact_url
-
-DEFAULT_BASE_URL = "https://rest.coincap.io/v3"
-DEFAULT_SCHEMA = "coincap"
-DEFAULT_TOP_N = 10
-DEFAULT_MARKETS_PER_COIN = 25
-DEFAULT_SNAPSHOT_GRACE_HOURS = 24.0
-#: CoinCap's free tier (2025): runs refuse to start when their estimate exceeds what is left
-DEFAULT_CREDIT_BUDGET = 2500
-DEFAULT_HISTORY_SPAN_DAYS = 365
-DEFAULT_NEW_COIN_LOOKBACK_DAYS = 365
+from criptopipe.config_messages import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CREDIT_BUDGET,
+    DEFAULT_DAGSTER_UI_URL,
+    DEFAULT_HISTORY_SPAN_DAYS,
+    DEFAULT_MARKETS_PER_COIN,
+    DEFAULT_NEW_COIN_LOOKBACK_DAYS,
+    DEFAULT_SCHEMA,
+    DEFAULT_SNAPSHOT_GRACE_HOURS,
+    DEFAULT_TOP_N,
+    describe,
+)
 
 #: a PostgreSQL identifier we create without quoting surprises
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -56,25 +57,6 @@ def _off(value: object) -> object:
 Budget = Annotated[Annotated[int, Field(ge=0)] | None, BeforeValidator(_off)]
 #: markets kept per coin, or None ('all')
 MarketsPerCoin = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(_off)]
-
-
-#: a good value of each variable, for error messages
-EXAMPLES = {
-    "COINCAP_API_KEY": "<your key from https://pro.coincap.io/dashboard>",
-    "COINCAP_BASE_URL": DEFAULT_BASE_URL,
-    "DATABASE_URL": "postgresql://user:password@localhost:5432/criptopipe",
-    "MONGODB_URI": "mongodb://localhost:27017/criptopipe",
-    "DASHBOARD_DATABASE_URL": "postgresql://reader:password@localhost:5432/criptopipe",
-    "CRIPTOPIPE_PG_SCHEMA": DEFAULT_SCHEMA,
-    "CRIPTOPIPE_COINS": "bitcoin,ethereum",
-    "CRIPTOPIPE_TOP_N": str(DEFAULT_TOP_N),
-    "COINCAP_CREDIT_BUDGET": f"{DEFAULT_CREDIT_BUDGET} (or off)",
-    "CRIPTOPIPE_HISTORY_SPAN_DAYS": str(DEFAULT_HISTORY_SPAN_DAYS),
-    "CRIPTOPIPE_MARKETS_PER_COIN": f"{DEFAULT_MARKETS_PER_COIN} (or all)",
-    "CRIPTOPIPE_SNAPSHOT_GRACE_HOURS": f"{DEFAULT_SNAPSHOT_GRACE_HOURS:g}",
-    "CRIPTOPIPE_ALERT_WEBHOOK_URL": "https://hooks.slack.com/services/...",
-    "CRIPTOPIPE_NEW_COIN_LOOKBACK_DAYS": str(DEFAULT_NEW_COIN_LOOKBACK_DAYS),
-}
 
 
 class ConfigError(ValueError):
@@ -115,6 +97,7 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(default=None, alias="DATABASE_URL")
     mongodb_uri: SecretStr | None = Field(default=None, alias="MONGODB_URI")
     dashboard_database_url: SecretStr | None = Field(default=None, alias="DASHBOARD_DATABASE_URL")
+    dashboard_mongodb_uri: SecretStr | None = Field(default=None, alias="DASHBOARD_MONGODB_URI")
     pg_schema: str = Field(default=DEFAULT_SCHEMA, alias="CRIPTOPIPE_PG_SCHEMA")
     coins: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="CRIPTOPIPE_COINS")
     top_n: int = Field(default=DEFAULT_TOP_N, ge=1, alias="CRIPTOPIPE_TOP_N")
@@ -129,6 +112,8 @@ class Settings(BaseSettings):
         default=DEFAULT_SNAPSHOT_GRACE_HOURS, gt=0, le=24, alias="CRIPTOPIPE_SNAPSHOT_GRACE_HOURS"
     )
     alert_webhook_url: str | None = Field(default=None, alias="CRIPTOPIPE_ALERT_WEBHOOK_URL")
+    #: the Dagster UI as people open it: alerts link to <it>/runs/<run id>
+    dagster_ui_url: str = Field(default=DEFAULT_DAGSTER_UI_URL, alias="CRIPTOPIPE_DAGSTER_UI_URL")
     new_coin_lookback_days: int = Field(
         default=DEFAULT_NEW_COIN_LOOKBACK_DAYS, ge=1, alias="CRIPTOPIPE_NEW_COIN_LOOKBACK_DAYS"
     )
@@ -140,9 +125,9 @@ class Settings(BaseSettings):
         assert checked is not None
         return checked
 
-    @field_validator("alert_webhook_url")
+    @field_validator("alert_webhook_url", "dagster_ui_url")
     @classmethod
-    def _webhook(cls, value: str | None) -> str | None:
+    def _http(cls, value: str | None) -> str | None:
         return _check_http_url(value)
 
     @field_validator("database_url", "dashboard_database_url")
@@ -167,7 +152,7 @@ class Settings(BaseSettings):
             raise ValueError("has no host")
         return SecretStr(raw)
 
-    @field_validator("mongodb_uri")
+    @field_validator("mongodb_uri", "dashboard_mongodb_uri")
     @classmethod
     def _mongo_uri(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
@@ -233,9 +218,15 @@ class Settings(BaseSettings):
         return self.mongodb_uri.get_secret_value()
 
     def reader_database_url(self) -> str | None:
-        """Where the dashboard reads: its own role when configured, else the warehouse URL."""
+        """Where the dashboard reads PostgreSQL: its read-only role when configured (`make run`
+        and compose do), else the warehouse URL."""
         url = self.dashboard_database_url or self.database_url
         return url.get_secret_value() if url is not None else None
+
+    def reader_mongodb_uri(self) -> str | None:
+        """Where the dashboard reads MongoDB: its read-only user when configured."""
+        uri = self.dashboard_mongodb_uri or self.mongodb_uri
+        return uri.get_secret_value() if uri is not None else None
 
     @classmethod
     def load(cls) -> Settings:
@@ -244,38 +235,6 @@ class Settings(BaseSettings):
             return cls()
         except ValidationError as exc:
             raise ConfigError(describe(exc)) from None
-
-
-def describe(exc: ValidationError) -> str:
-    """One line per problem, joined: the variable, its value (secrets hidden), what is wrong
-    and an example of a good value."""
-    problems = []
-    for err in exc.errors():
-        alias = str(err["loc"][0]) if err["loc"] else "?"
-        message = str(err["msg"]).removeprefix("Value error, ")
-        example = f" Example: {alias}={EXAMPLES[alias]}" if alias in EXAMPLES else ""
-        problems.append(f"{alias}{_shown(alias, err.get('input'))} {message}.{example}")
-    return " | ".join(problems)
-
-
-def _shown(alias: str, value: object) -> str:
-    if value is None or isinstance(value, dict):
-        return ""
-    if alias in ("COINCAP_API_KEY",):
-        return " (value hidden)"
-    text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-    if alias in ("DATABASE_URL", "DASHBOARD_DATABASE_URL", "MONGODB_URI"):
-        text = hide_userinfo(text)
-    return f"={text!r}"
-
-
-def hide_userinfo(url: str) -> str:
-    """`scheme://***@host/...`: everything before the last '@' hidden, however malformed the
-    URL (a password holding '/', '#' or a bad percent-escape defeats URL parsers)."""
-    scheme, sep, rest = url.partition("://")
-    if "@" not in rest:
-        return redact_url(url)
-    return f"{scheme}{sep}***@{rest.rsplit('@', 1)[1]}"
 
 
 def parse_budget(raw: str, name: str = "COINCAP_CREDIT_BUDGET") -> int | None:

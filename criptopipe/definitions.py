@@ -12,6 +12,7 @@ import dagster as dg
 
 from criptopipe.defs.assets import coincap_assets
 from criptopipe.defs.checks import coincap_checks
+from criptopipe.defs.executor import pool_aware_in_process_executor
 from criptopipe.defs.jobs import jobs
 from criptopipe.defs.resources import resources
 from criptopipe.defs.schedules import schedules
@@ -19,8 +20,9 @@ from criptopipe.defs.sensors import sensors
 
 defs = dg.Definitions(
     # One process per run: steps share the CoinCap pool anyway, and a step per process would
-    # cost seconds of start-up for each of the checks.
-    executor=dg.in_process_executor,
+    # cost seconds of start-up for each of the checks. Dagster's in-process executor with a pool
+    # wait that sleeps, hears SIGTERM and frees slots of dead runs (defs/executor.py).
+    executor=pool_aware_in_process_executor,
     assets=coincap_assets,
     asset_checks=coincap_checks,
     jobs=jobs,

@@ -92,6 +92,22 @@ def complete_days(
     )
 
 
+def empty_answers(held: dict[str, int], what: str, window: str) -> Verdict:
+    """Coins CoinCap answered nothing for while the stores held their rows. The write left them
+    out (an empty but valid answer never erases history), so their data is as old as the
+    previous load: a human should know, and may rerun them later."""
+    if not held:
+        return Verdict(True, f"CoinCap answered {what} for every coin the stores hold", {})
+    named = ", ".join(f"{c} ({n} stored rows)" for c, n in list(held.items())[:10])
+    more = f" and {len(held) - 10} more" if len(held) > 10 else ""
+    return Verdict(
+        False,
+        f"CoinCap answered no {what} in {window} for {named}{more}: left out of the write, "
+        "their stored rows were kept, not erased",
+        {"held_back": dict(list(held.items())[:100]), "coins": len(held)},
+    )
+
+
 def price_jumps(history: pd.DataFrame, threshold: float = 0.5) -> Verdict:
     """Day-over-day moves larger than `threshold` (0.5 = 50%) per coin: real on some days for
     small coins, so a warning for a human; only consecutive days are compared (a hole is not a

@@ -26,8 +26,9 @@ def main() -> None:
     src = queries.Sources.from_settings()
     if not src.pg_url:
         st.error(
-            "DATABASE_URL is not set. Start the dashboard with `make dashboard`, which points it "
-            "at the project's PostgreSQL and MongoDB (and `make run` to load data)."
+            "DASHBOARD_DATABASE_URL is not set. Start the dashboard with `make dashboard`, which "
+            "points it at the project's PostgreSQL and MongoDB with a read-only role (and "
+            "`make run` to load data)."
         )
         return
     st.sidebar.caption(f"PostgreSQL schema `{src.schema}`, read-only; cached for a minute.")

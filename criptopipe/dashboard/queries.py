@@ -1,9 +1,9 @@
 """Every read the dashboard makes, and nothing else: no Streamlit, no Dagster.
 
-PostgreSQL is read through `sources.read` (read-only transactions, as the reader role where the
-deployment has one); MongoDB only for the raw documents and the parity check. Tables the
-pipeline creates on first use (credit ledger, check results, run failures) may not exist yet:
-their readers return an empty frame then, never an error.
+The dashboard connects with its own, read-only credentials (`sources.py`): the server refuses
+its writes, whatever a transaction says. MongoDB is read only for the raw documents and the
+parity check, with finds alone. Tables the pipeline creates on first use (credit ledger, check
+results, run failures) may not exist yet: their readers return an empty frame, never an error.
 """
 
 from __future__ import annotations

@@ -1,16 +1,24 @@
 """Where the dashboard reads from, and the one way it reads PostgreSQL.
 
-`Sources` comes from the settings (the reader URL where the deployment has one: the
-`DASHBOARD_DATABASE_URL` role can only read); every query runs in a read-only transaction on the
-store's connection (UTC session), and a table the pipeline has not created yet reads as empty.
+The dashboard connects with its own, read-only credentials: `DASHBOARD_DATABASE_URL` (a role
+with SELECT on the data schema and nothing else; `make dashboard` points it at
+`criptopipe_reader`, docker-compose too) and `DASHBOARD_MONGODB_URI` (a user with MongoDB's
+`read` role in compose; the embedded wire server has no users). The server refuses the writes,
+whatever a transaction says; the read-only transactions below are a second line. Without them
+(a deployment that set only the writer's URLs) it falls back to `DATABASE_URL` / `MONGODB_URI`.
+Every query runs on the store's connection (UTC session), and a table the pipeline has not
+created yet reads as empty.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import psycopg
 from psycopg import sql
 
 from criptopipe import config
@@ -34,7 +42,7 @@ class Sources:
         return cls(
             pg_url=settings.reader_database_url(),
             schema=settings.pg_schema,
-            mongo_uri=settings.mongodb_uri.get_secret_value() if settings.mongodb_uri else None,
+            mongo_uri=settings.reader_mongodb_uri(),
             budget=settings.credit_budget,
         )
 
@@ -43,6 +51,13 @@ class Sources:
         return PostgresStore(
             self.pg_url, schema=self.schema, connect_timeout=5, application_name="dashboard"
         )
+
+
+@contextmanager
+def connect(src: Sources) -> Iterator[psycopg.Connection[Any]]:
+    """The dashboard's PostgreSQL connection: its own role, read-only transactions, UTC."""
+    with src.store().connect(read_only=True) as conn:
+        yield conn
 
 
 def read(
@@ -55,9 +70,8 @@ def read(
     does not exist yet (checked on the same connection: one round trip, not two)."""
     if not src.pg_url:
         return pd.DataFrame()
-    store = src.store()
-    with store.connect(read_only=True) as conn:
-        if needs is not None and not store.table_exists(conn, needs):
+    with connect(src) as conn:
+        if needs is not None and not src.store().table_exists(conn, needs):
             return pd.DataFrame()
         cur = conn.execute(query, params)
         cols = [c.name for c in cur.description or []]

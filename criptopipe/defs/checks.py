@@ -132,6 +132,48 @@ def structural_checks(asset: dg.AssetsDefinition, ds: Dataset) -> list[dg.AssetC
     return [*checks, valid_prices]
 
 
+def _held_back(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> dict[str, int]:
+    """What the asset's write held back (`held_back` in its materialization metadata): this
+    run's materialization, or the latest one when the check runs on its own."""
+    instance = context.instance
+    entries = [
+        e
+        for e in instance.all_logs(
+            context.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        )
+        if e.asset_materialization is not None and e.asset_materialization.asset_key == key
+    ]
+    if not entries:
+        latest = instance.get_latest_materialization_event(key)
+        entries = [latest] if latest is not None else []
+    for entry in reversed(entries):
+        mat = entry.asset_materialization
+        value = mat.metadata.get("held_back") if mat is not None else None
+        if isinstance(value, dg.JsonMetadataValue) and isinstance(value.value, dict):
+            return {str(c): int(n) for c, n in value.value.items()}
+    return {}
+
+
+def _empty_answers(asset: dg.AssetsDefinition, ds: Dataset, what: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=asset,
+        name="empty_answers",
+        partitions_def=daily_partitions,
+        description=f"CoinCap answered {what} for every coin whose rows the stores hold; a coin "
+        "it answered nothing for is left out of the write and named here (a warning).",
+    )
+    def empty_answers(
+        context: dg.AssetCheckExecutionContext, postgres: PostgresResource
+    ) -> dg.AssetCheckResult:
+        slc = window(context)
+        held = _held_back(context, asset.key)
+        verdict = rules.empty_answers(held, what, slc.describe_days())
+        severity = dg.AssetCheckSeverity.WARN
+        return _result(context, postgres, ds, "empty_answers", verdict, severity, slc)
+
+    return empty_answers
+
+
 @dg.asset_check(
     asset=asset_history,
     name="complete_days",
@@ -210,6 +252,8 @@ quality_checks: list[dg.AssetChecksDefinition] = [
     complete_days,
     price_jumps,
     volume_shares,
+    _empty_answers(asset_history, ASSET_HISTORY, "history points"),
+    _empty_answers(market_snapshots, MARKET_SNAPSHOTS, "markets"),
 ]
 
 coincap_checks: list[dg.AssetChecksDefinition] = [*quality_checks, *freshness_checks]

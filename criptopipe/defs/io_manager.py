@@ -5,7 +5,9 @@ to the coins it fetched) and its parts, each a slice inside that window with the
 replace it. Both stores replace exactly each part's slice. MongoDB (the raw archive) is written
 first, so a typed table is never ahead of the archive it can be rebuilt from; a failure in
 either store fails the step (retried only when the server was unreachable), and a rerun
-converges both.
+converges both. A write lease on the output's whole window (`criptopipe.storage.leases`) is held
+from before the first MongoDB write until the last PostgreSQL commit, so writers of overlapping
+slices take turns, whichever process or Dagster instance they run in.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import time
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from criptopipe import datasets
 from criptopipe.defs.partitions import window
 from criptopipe.defs.resources import MongoResource, PostgresResource
 from criptopipe.pipeline.output import SliceOutput
+from criptopipe.storage import leases
 from criptopipe.storage.errors import StorageError
 from criptopipe.storage.slices import OutOfSliceError
 
@@ -28,6 +32,11 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
 
     postgres: PostgresResource
     mongo: MongoResource
+    write_wait_seconds: float = Field(
+        default=1800.0,
+        description="How long a write waits for another writer of an overlapping slice (same "
+        "dataset, overlapping days and coins) to finish before it fails.",
+    )
 
     def handle_output(self, context: dg.OutputContext, obj: SliceOutput) -> None:
         ds = datasets.get(context.asset_key.path[-1])
@@ -42,19 +51,35 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         started = time.monotonic()
         totals = {"rows": 0, "replaced": 0, "documents": 0}
         try:
-            mongo.ensure_indexes([ds])
-            pg.ensure_schema([ds])
-            for n, (slc, frame) in enumerate(obj.frames(), start=1):
-                # the raw archive first: a typed table is never ahead of what can rebuild it
-                totals["documents"] += mongo.replace_slice(ds, slc, frame).rows_written
-                written = pg.replace_slice(ds, slc, frame)
-                totals["rows"] += written.rows_written
-                totals["replaced"] += written.rows_deleted
-                if len(obj.parts) > 1:
-                    context.log.info(
-                        f"part {n}/{len(obj.parts)} ({slc.describe()}): {len(frame)} {ds.name} "
-                        f"rows written ({totals['rows']}/{obj.rows})"
-                    )
+            try:
+                mongo.ensure_indexes([ds])
+                pg.ensure_schema([ds])
+                # one lease for the whole output (every part): taken before the first MongoDB
+                # write, released after the last PostgreSQL commit
+                lease = leases.acquire(
+                    pg,
+                    ds.name,
+                    obj.window,
+                    f"run {context.run_id}",
+                    timeout_s=self.write_wait_seconds,
+                    progress=context.log.info,
+                )
+            except StorageError as exc:  # nothing written yet; the message says why
+                raise dg.Failure(description=str(exc), allow_retries=exc.retryable) from exc
+            with lease:
+                for n, (slc, frame) in enumerate(obj.frames(), start=1):
+                    # the raw archive first: a typed table is never ahead of what can rebuild it
+                    lease.check()
+                    totals["documents"] += mongo.replace_slice(ds, slc, frame).rows_written
+                    lease.check()
+                    written = pg.replace_slice(ds, slc, frame)
+                    totals["rows"] += written.rows_written
+                    totals["replaced"] += written.rows_deleted
+                    if len(obj.parts) > 1:
+                        context.log.info(
+                            f"part {n}/{len(obj.parts)} ({slc.describe()}): {len(frame)} "
+                            f"{ds.name} rows written ({totals['rows']}/{obj.rows})"
+                        )
         except (StorageError, OutOfSliceError) as exc:
             raise dg.Failure(
                 description=f"{exc} Nothing of the failed slice was committed to PostgreSQL; "
@@ -79,6 +104,7 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                 ),
                 "mongo_collection": dg.MetadataValue.text(f"{mongo.database_name}.{ds.name}"),
                 "mongo_filter": dg.MetadataValue.json(obj.window.mongo_filter_text(ds)),
+                "write_lease_wait_seconds": dg.MetadataValue.float(round(lease.waited, 3)),
                 "write_seconds": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
             }
         )

@@ -11,11 +11,13 @@
   back as reported holes, never invented rows). The first tick only learns the current coins:
   they were loaded by the initial backfill.
 - `freshness_checks_sensor`: evaluates the freshness checks (Dagster's builder).
-- `run_failure_alert`: records each failed run in `coincap.run_failures` and, when
-  CRIPTOPIPE_ALERT_WEBHOOK_URL is set, POSTs a short JSON message to it.
+- `run_failure_alert`: every failed run of the instance, whoever launched it, recorded in
+  `coincap.run_failures` and POSTed to CRIPTOPIPE_ALERT_WEBHOOK_URL, once per run (the assets'
+  failure hook may have done it already: criptopipe/run_alerts.py).
 
-All three ship STOPPED, like the schedule: turn them on in the UI (Automation) or with
-`dagster sensor start <name>`; docs/operations.md says when.
+The first two ship STOPPED, like the schedule (they spend credits or launch runs): turn them on
+in the UI (Automation) or with `dagster sensor start <name>`; docs/operations.md says when.
+`run_failure_alert` ships RUNNING.
 """
 
 import hashlib
@@ -26,13 +28,12 @@ from datetime import date, datetime, timedelta, timezone
 import dagster as dg
 
 from criptopipe.datasets import RAW_ASSETS
+from criptopipe.defs import run_alerts
 from criptopipe.defs.assets.coincap import raw_assets
 from criptopipe.defs.checks import freshness_checks
 from criptopipe.defs.jobs import history_job
 from criptopipe.defs.partitions import START_DATE
 from criptopipe.defs.resources import PostgresResource, env_settings
-from criptopipe.pipeline.alerts import post_alert
-from criptopipe.storage import ops_log
 
 
 @dataclass
@@ -120,88 +121,29 @@ freshness_sensor = dg.build_sensor_for_freshness_checks(
 )
 
 
-def _failed_assets(context: dg.RunFailureSensorContext) -> str | None:
-    """What failed, in asset terms: `asset_history`, or `asset_history (check valid_prices)` for
-    a blocking check's step (found from the run's failed check evaluations); else the run's
-    asset selection (a run that failed before any step)."""
-    run = context.dagster_run
-    names: dict[str, str] = {}
-    for record in context.instance.all_logs(
-        run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
-    ):
-        evaluation = record.dagster_event.event_specific_data if record.dagster_event else None
-        if record.step_key and isinstance(evaluation, dg.AssetCheckEvaluation):
-            if not evaluation.passed:
-                names[record.step_key] = (
-                    f"{evaluation.asset_key.to_user_string()} (check {evaluation.check_name})"
-                )
-    failed = sorted(
-        {names.get(e.step_key, e.step_key) for e in context.get_step_failure_events() if e.step_key}
-    )
-    if failed:
-        return ",".join(failed)
-    if run.asset_selection:
-        return ",".join(sorted(k.to_user_string() for k in run.asset_selection))
-    return None
-
-
-def _readable(message: str) -> str:
-    """`dagster._core.definitions.events.Failure: unknown coin ...` -> `unknown coin ...`: the
-    message a human acts on, without the exception's module path."""
-    head, sep, rest = message.strip().partition(": ")
-    if sep and "." in head and " " not in head:
-        return rest
-    return message.strip()
-
-
-def _partition(context: dg.RunFailureSensorContext) -> str | None:
-    tags = context.dagster_run.tags
-    if "dagster/partition" in tags:
-        return tags["dagster/partition"]
-    start = tags.get("dagster/asset_partition_range_start")
-    end = tags.get("dagster/asset_partition_range_end")
-    return f"{start}...{end}" if start and end else None
-
-
 @dg.run_failure_sensor(
     name="run_failure_alert",
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Records failed runs in coincap.run_failures and POSTs them to a webhook.",
+    # Every run of the instance. Without it Dagster only hands the sensor runs whose origin is
+    # this code location, and `dagster asset materialize` runs have no origin: they were silent.
+    monitor_all_code_locations=True,
+    # On by default, unlike the rest: it spends no credits, and an alert that has to be turned
+    # on is an alert that stays silent.
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    # what the hook cannot report (a failed blocking check, a run that died) within ~10 s
+    minimum_interval_seconds=10,
+    description="Records every failed run in coincap.run_failures and POSTs it once to "
+    "CRIPTOPIPE_ALERT_WEBHOOK_URL (unless the assets' failure hook already did).",
 )
 def run_failure_alert(context: dg.RunFailureSensorContext, postgres: PostgresResource) -> None:
-    error = context.failure_event.message or "run failed"
-    step_errors = [
-        _readable(e.event_specific_data.error.message)  # type: ignore[union-attr]
-        for e in context.get_step_failure_events()
-        if getattr(e.event_specific_data, "error", None) is not None
-    ]
-    if step_errors:
-        error = " | ".join(step_errors)[:2000]
-    failure = ops_log.RunFailure(
-        run_id=context.dagster_run.run_id,
-        job_name=context.dagster_run.job_name,
-        asset=_failed_assets(context),
-        partition_key=_partition(context),
-        error=error,
+    outcome = run_alerts.deliver(
+        context.instance,
+        context.dagster_run,
+        postgres,
+        context.log,
+        run_message=run_alerts.run_error(context.failure_event),
     )
-    notified = False
-    url = env_settings().alert_webhook_url
-    if url:
-        try:
-            post_alert(
-                url,
-                {
-                    "run_id": failure.run_id,
-                    "job": failure.job_name,
-                    "assets": failure.asset,
-                    "partition": failure.partition_key,
-                    "error": failure.error[:500],
-                },
-            )
-            notified = True
-        except Exception as exc:  # the record below must land even if the webhook is down
-            context.log.warning(f"alert webhook failed: {exc}")
-    ops_log.record_failure(postgres.store(), failure, notified)
+    if not outcome.recorded:
+        context.log.info(f"run {context.dagster_run.run_id} was already recorded (by the hook)")
 
 
 sensors = [new_coin_sensor, freshness_sensor, run_failure_alert]

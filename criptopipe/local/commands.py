@@ -45,6 +45,14 @@ def prepare(*, with_sandbox: bool = True) -> localenv.LocalEnv | None:
         return None
 
 
+def reap_dead_runs() -> None:
+    """Fail and unblock runs whose process died (a kill -9 would otherwise wedge the pool), in
+    the instance this process's environment points at (after `use`)."""
+    from criptopipe.defs import recovery
+
+    recovery.check_before_run(say)
+
+
 def materialize(select: str, partition_args: list[str], log: Path, label: str) -> None:
     """`dagster asset materialize` in a child process with this process's environment."""
     cmd = [
@@ -112,6 +120,7 @@ def cmd_run(days: int) -> int:
     say(BANNER)
     log = log_file("run")
     started_at = datetime.now(timezone.utc)
+    reap_dead_runs()
     span = f"{history.start}...{history.last}"
     say(f"[1/2] asset_history {span} ({days} days, one range run)")
     materialize("asset_history", ["--partition-range", span], log, "history")
@@ -142,20 +151,24 @@ def _print_spend(settings: config.Settings, since: datetime) -> None:
         say(f"  {asset:<18} {r:>5} requests {b:>12,} bytes {c:>6} credits")
 
 
-def _exec(argv: list[str], with_sandbox: bool = True) -> int:
+def _exec(argv: list[str], with_sandbox: bool = True, reap: bool = False) -> int:
     local = prepare(with_sandbox=with_sandbox)
     if local is None:
         return 1
     if local.sandbox:
         say(f"SANDBOX MODE: CoinCap data is SYNTHETIC ({local.base_url}).")
-    os.execvpe(argv[0], argv, {**os.environ, **local.env})
+    os.environ.update(local.env)
+    if reap:
+        reap_dead_runs()
+    os.execvpe(argv[0], argv, dict(os.environ))
     return 0  # pragma: no cover - exec does not return
 
 
 def cmd_dev(host: str, port: int) -> int:
     workspace = localenv.project_root() / "workspace.yaml"
     return _exec(
-        [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
+        [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", host, "-p", str(port)],
+        reap=True,
     )
 
 

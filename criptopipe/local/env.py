@@ -2,8 +2,9 @@
 
 Whatever the user configured wins: `DATABASE_URL` / `MONGODB_URI` point at their servers,
 `COINCAP_API_KEY` means real CoinCap. What is missing is started locally and kept in the
-project's `.criptopipe/` folder: embedded PostgreSQL and MongoDB wire servers, and the CoinCap
-sandbox (synthetic data) when there is no key. `stop()` undoes all of it.
+project's `.criptopipe/` folder: embedded PostgreSQL (with the dashboard's read-only role,
+`DASHBOARD_DATABASE_URL`) and MongoDB wire servers, and the CoinCap sandbox (synthetic data)
+when there is no key. `stop()` undoes all of it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from criptopipe.config import DEFAULT_BASE_URL
+from criptopipe.config import DEFAULT_BASE_URL, DEFAULT_SCHEMA
 from criptopipe.local import servers
 from criptopipe.local.ports import DevServerError, free_port, port_open
 
@@ -141,7 +142,13 @@ def prepare(root: Path | None = None, *, with_sandbox: bool = True) -> LocalEnv:
     env: dict[str, str] = {}
     local = not (os.environ.get("DATABASE_URL") and os.environ.get("MONGODB_URI"))
     if local:
-        started = servers.up(state_dir(root))
+        schema = os.environ.get("CRIPTOPIPE_PG_SCHEMA") or DEFAULT_SCHEMA
+        started = servers.up(state_dir(root), schema)
+        # the dashboard reads the local server only when the pipeline writes there too
+        if os.environ.get("DATABASE_URL"):
+            started.pop("DASHBOARD_DATABASE_URL")
+        if os.environ.get("MONGODB_URI"):
+            started.pop("DASHBOARD_MONGODB_URI")
         env.update({k: v for k, v in started.items() if k not in os.environ})
     database_url = os.environ.get("DATABASE_URL") or env["DATABASE_URL"]
     for key, value in dagster_env(root, database_url).items():

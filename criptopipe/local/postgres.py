@@ -16,12 +16,16 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from criptopipe.config import DEFAULT_SCHEMA
 from criptopipe.local.ports import DevServerError
 
 PG_USER = "postgres"
 PG_PASSWORD = "criptopipe"  # local throwaway cluster only; host logins need it (scram)
 WAREHOUSE_DB = "criptopipe"
 DAGSTER_DB = "dagster"
+#: the dashboard's login: SELECT on the data schema's tables (present and future), nothing else
+READER_ROLE = "criptopipe_reader"
+READER_PASSWORD = "criptopipe-reader"  # local throwaway cluster only, like PG_PASSWORD
 
 
 def find_pg_bin() -> Path:
@@ -94,6 +98,9 @@ class PostgresServer:
 
     def url(self, database: str = WAREHOUSE_DB) -> str:
         return f"{self.dsn_base}/{database}"
+
+    def reader_url(self, database: str = WAREHOUSE_DB) -> str:
+        return f"postgresql://{READER_ROLE}:{READER_PASSWORD}@127.0.0.1:{self.port}/{database}"
 
     @property
     def pgdata(self) -> Path:
@@ -190,6 +197,45 @@ class PostgresServer:
             for name in names:
                 if name not in existing:
                     conn.execute(f'CREATE DATABASE "{name}"')
+
+    def ensure_reader(self, schema: str = DEFAULT_SCHEMA) -> None:
+        """The read-only role the dashboard logs in as (idempotent: every `make` command runs
+        it). The server refuses it any write, whatever its transactions say: USAGE on the data
+        schema and SELECT on its tables, including the ones the pipeline creates later (default
+        privileges of the writer, `postgres` here); no CREATE anywhere, no temporary tables."""
+        import psycopg
+        from psycopg import sql
+
+        role, data = sql.Identifier(READER_ROLE), sql.Identifier(schema)
+        with (
+            psycopg.connect(self.url(WAREHOUSE_DB), autocommit=True, connect_timeout=10) as conn,
+            conn.transaction(),
+        ):
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('criptopipe.reader_role'))")
+            if not conn.execute(
+                "SELECT 1 FROM pg_roles WHERE rolname = %s", (READER_ROLE,)
+            ).fetchone():
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
+            for statement in (
+                "ALTER ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {password}",
+                "ALTER ROLE {role} SET default_transaction_read_only = on",
+                "REVOKE TEMPORARY ON DATABASE {db} FROM PUBLIC",
+                "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+                "CREATE SCHEMA IF NOT EXISTS {data}",
+                "GRANT USAGE ON SCHEMA {data} TO {role}",
+                "GRANT SELECT ON ALL TABLES IN SCHEMA {data} TO {role}",
+                "ALTER DEFAULT PRIVILEGES FOR ROLE {writer} IN SCHEMA {data} "
+                "GRANT SELECT ON TABLES TO {role}",
+            ):
+                conn.execute(
+                    sql.SQL(statement).format(
+                        role=role,
+                        password=sql.Literal(READER_PASSWORD),
+                        db=sql.Identifier(WAREHOUSE_DB),
+                        data=data,
+                        writer=sql.Identifier(PG_USER),
+                    )
+                )
 
     def stop(self) -> None:
         if not self.pgdata.exists():

@@ -18,6 +18,7 @@ from criptopipe.local.mongo import MongoServer
 from criptopipe.local.ports import DevServerError, free_port, port_open
 from criptopipe.local.postgres import (
     DAGSTER_DB,
+    DEFAULT_SCHEMA,
     PG_PASSWORD,
     PG_USER,
     WAREHOUSE_DB,
@@ -49,8 +50,9 @@ def _pick_port(preferred: int) -> int:
     return preferred if not port_open(preferred) else free_port()
 
 
-def up(root: Path) -> dict[str, str]:
-    """Start (or reuse) the project-local servers; returns the environment that points at them."""
+def up(root: Path, schema: str = DEFAULT_SCHEMA) -> dict[str, str]:
+    """Start (or reuse) the project-local servers, with the dashboard's read-only role on
+    `schema`; returns the environment that points at them."""
     root.mkdir(parents=True, exist_ok=True)
     state = _load_state(root)
     pg_dir, mongo_dir = root / "postgres", root / "mongo"
@@ -58,6 +60,7 @@ def up(root: Path) -> dict[str, str]:
     if state is None or not pg.running():
         pg.port = state.pg_port if state and not port_open(state.pg_port) else _pick_port(55432)
     pg.start()
+    pg.ensure_reader(schema)
     mongo = MongoServer(mongo_dir, state.mongo_port if state else _pick_port(57017))
     if state is not None and state.mongo_pid and _alive(state.mongo_pid) and port_open(mongo.port):
         mongo.pid = state.mongo_pid
@@ -73,6 +76,11 @@ def environment(pg: PostgresServer, mongo: MongoServer) -> dict[str, str]:
     return {
         "DATABASE_URL": pg.url(WAREHOUSE_DB),
         "MONGODB_URI": mongo.url(WAREHOUSE_DB),
+        "DASHBOARD_DATABASE_URL": pg.reader_url(WAREHOUSE_DB),
+        # nx-27017 has no users or roles (it accepts createUser and ignores it, and a client
+        # with credentials cannot even log in): the dashboard reads the same server, and only
+        # reads (tested); docker-compose's real MongoDB gives it a user with the `read` role
+        "DASHBOARD_MONGODB_URI": mongo.url(WAREHOUSE_DB),
         "DAGSTER_PG_HOST": "127.0.0.1",
         "DAGSTER_PG_PORT": str(pg.port),
         "DAGSTER_PG_USER": PG_USER,

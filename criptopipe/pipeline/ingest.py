@@ -41,6 +41,31 @@ class UnknownCoinsError(ValueError):
         )
 
 
+class EmptyAnswerError(ValueError):
+    """CoinCap answered every coin of a run with no data: a valid but empty answer is not a
+    reason to erase what the stores hold, and a run that would write nothing at all is a
+    failure to look at, not a success. A retry right away would most likely get the same."""
+
+    retryable = False
+
+    @classmethod
+    def for_coins(cls, what: str, coins: Sequence[str], window: str) -> EmptyAnswerError:
+        shown = ", ".join(coins[:10]) + (f" and {len(coins) - 10} more" if len(coins) > 10 else "")
+        return cls(
+            f"CoinCap answered no {what} for any of the {len(coins)} coin(s) ({shown}) in "
+            f"{window}: nothing was written, so no stored data was erased. If the window lies "
+            "before these coins were listed, choose a later one; otherwise CoinCap is answering "
+            "empty lists: run it again later."
+        )
+
+    @classmethod
+    def for_asset_list(cls, universe: Universe) -> EmptyAnswerError:
+        return cls(
+            f"CoinCap answered an empty asset list for the {universe.describe()}: nothing was "
+            "written, so no stored data was erased; run it again later."
+        )
+
+
 @dataclass(frozen=True)
 class Universe:
     """The coins a run tracks: explicit ids, or the top N by market cap right now."""
@@ -58,6 +83,8 @@ async def resolve_coins(client: CoinCapClient, universe: Universe) -> list[str]:
     if universe.coins:
         return list(dict.fromkeys(universe.coins))
     assets = await client.list_assets(limit=universe.top_n)
+    if not assets:
+        raise EmptyAnswerError.for_asset_list(universe)
     return [a.id for a in assets[: universe.top_n]]
 
 
@@ -72,6 +99,8 @@ async def fetch_assets(client: CoinCapClient, universe: Universe) -> list[Asset]
             raise UnknownCoinsError(missing)
         return assets
     assets = await client.list_assets(limit=universe.top_n)
+    if not assets:
+        raise EmptyAnswerError.for_asset_list(universe)
     return assets[: universe.top_n]
 
 

@@ -11,6 +11,7 @@ caller's `check`, the dataset's output type) before it is kept, so nothing unche
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import shutil
 import tempfile
@@ -21,11 +22,37 @@ from pathlib import Path
 
 import pandas as pd
 
+from criptopipe.pipeline import owners
 from criptopipe.storage.slices import Slice
 from criptopipe.storage.tables import Table
 
 #: rows per batch: ~50k history rows with their raw records is ~100 MB in memory
 DEFAULT_BATCH_ROWS = 50_000
+SPILL_PREFIX = "criptopipe-spill-"
+OWNER_FILE = "owner.json"
+
+
+def sweep_orphans(parent: Path | None = None) -> list[Path]:
+    """Remove the spill folders under `parent` (default: the temp dir) whose owner is dead: a
+    killed run cannot clean up after itself, so the next one that spills does."""
+    removed = []
+    for folder in Path(parent or tempfile.gettempdir()).glob(f"{SPILL_PREFIX}*"):
+        with contextlib.suppress(OSError):  # another user's folder, or gone meanwhile
+            owner = owners.Owner.decode((folder / OWNER_FILE).read_text())
+            if owner is not None and owners.liveness(owner) is owners.Liveness.DEAD:
+                shutil.rmtree(folder)
+                removed.append(folder)
+    return removed
+
+
+def new_spill_folder() -> Path:
+    """A fresh spill folder marked with its owner, after sweeping dead owners' folders."""
+    sweep_orphans()
+    folder = Path(tempfile.mkdtemp(prefix=SPILL_PREFIX))
+    marker = folder / f".{OWNER_FILE}.tmp"
+    marker.write_text(owners.current().encode())
+    marker.replace(folder / OWNER_FILE)  # a sweeper never reads a half-written marker
+    return folder
 
 
 def batch_size(days: int, batch_rows: int = DEFAULT_BATCH_ROWS) -> int:
@@ -105,7 +132,7 @@ class SliceOutput:
         if not self._spill:
             return lambda: frame
         if self._folder is None:
-            self._folder = Path(tempfile.mkdtemp(prefix="criptopipe-"))
+            self._folder = new_spill_folder()
         path = self._folder / f"batch-{self._batches:05d}.pickle"
         with path.open("wb") as out:
             pickle.dump(frame, out, protocol=pickle.HIGHEST_PROTOCOL)

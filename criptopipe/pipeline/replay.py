@@ -3,7 +3,9 @@
 The archive holds CoinCap's records exactly as sent, so parsing them again through the same
 models and transform gives the typed rows the original load wrote, to the last decimal. Only
 days the archive holds are replaced; a day without documents is left as it is and reported
-(replaying must never turn "not archived" into "deleted").
+(replaying must never turn "not archived" into "deleted"). It holds the write lease on the
+window while it reads and writes, so it never reads an archive slice a writer is halfway
+through, nor collides with that writer's PostgreSQL commit.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from criptopipe.datasets import Dataset
+from criptopipe.storage import leases
 from criptopipe.storage.mongo import MongoStore
 from criptopipe.storage.postgres import PostgresStore
 from criptopipe.storage.slices import Slice, as_date
@@ -36,10 +39,31 @@ def replay(
     *,
     chunk_days: int = 31,
     progress: Callable[[str], None] = lambda _: None,
+    wait_seconds: float = 1800.0,
 ) -> ReplayResult:
     """Replace `ds` in PostgreSQL for [first, end) from the archive, `chunk_days` at a time."""
-    result = ReplayResult(ds.name)
     pg.ensure_schema([ds])
+    with leases.acquire(
+        pg,
+        ds.name,
+        Slice(first, end),
+        "criptopipe replay",
+        timeout_s=wait_seconds,
+        progress=progress,
+    ):
+        return _replay(pg, mongo, ds, first, end, chunk_days, progress)
+
+
+def _replay(
+    pg: PostgresStore,
+    mongo: MongoStore,
+    ds: Dataset,
+    first: date,
+    end: date,
+    chunk_days: int,
+    progress: Callable[[str], None],
+) -> ReplayResult:
+    result = ReplayResult(ds.name)
     start = first
     while start < end:
         stop = min(start + timedelta(days=chunk_days), end)

@@ -18,6 +18,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from criptopipe.storage import schema
 from criptopipe.storage.copy_format import copy_text, object_frame
 from criptopipe.storage.errors import (
     StorageAuthError,
@@ -29,7 +30,6 @@ from criptopipe.storage.errors import (
     refuse_duplicate_keys,
     scrub,
 )
-from criptopipe.storage.schema import system_ddl
 from criptopipe.storage.slices import Slice
 from criptopipe.storage.tables import Table
 
@@ -83,6 +83,38 @@ class PostgresStore:
         finally:
             conn.close()
 
+    def session(self) -> psycopg.Connection[Any]:
+        """A connection the caller keeps open (and closes), in autocommit: a write lease lives
+        exactly as long as it. TCP keepalives on both ends make the server drop it (and so free
+        the lease) within about a minute of its client vanishing without closing it."""
+        keepalive = {"idle": 30, "interval": 10, "count": 3}
+        server = " ".join(f"-c tcp_keepalives_{k}={v}" for k, v in keepalive.items())
+        try:
+            return psycopg.connect(
+                self.url,
+                connect_timeout=self.connect_timeout,
+                autocommit=True,
+                options=f"-c TimeZone=UTC {server}",
+                application_name="criptopipe-lease",
+                keepalives=1,
+                keepalives_idle=keepalive["idle"],
+                keepalives_interval=keepalive["interval"],
+                keepalives_count=keepalive["count"],
+            )
+        except psycopg.OperationalError as exc:
+            raise self._explain(exc) from None
+
+    def classify(
+        self, exc: psycopg.Error, conn: psycopg.Connection[Any], doing: str
+    ) -> StorageError:
+        """A driver error on `conn` as the storage error callers act on: a dropped connection
+        may pass on retry, anything else would fail the same way again."""
+        if isinstance(exc, psycopg.OperationalError) and conn.broken:
+            explained = self._explain(exc)
+            assert isinstance(explained, StorageError)
+            return explained
+        return self._failure(exc, doing)
+
     def _failure(self, exc: psycopg.Error, doing: str = "") -> StorageError:
         """Any other server error (bad data, constraint, permission) with the server's context."""
         lines = str(exc).strip().splitlines()
@@ -124,43 +156,21 @@ class PostgresStore:
     def ensure_schema(self, tables: Iterable[Table] = ()) -> None:
         """Create or migrate (add missing columns) the pipeline's own tables and `tables`,
         idempotently and safely under concurrency (an advisory lock serialises first runs).
-        The only place DDL runs: writers call it once per run, readers never."""
+        The only place DDL runs (writers call it once per run, readers never), and only for
+        what the catalog shows missing (`schema.py` says why)."""
         with self.connect() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('criptopipe.ddl'))")
-            conn.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
-            )
-            conn.execute(system_ddl(self.schema))
-            for ds in tables:
-                cols = [
-                    sql.SQL("{} {}{}").format(
-                        sql.Identifier(c.name),
-                        sql.SQL(c.pg_type),
-                        sql.SQL("" if c.nullable else " NOT NULL"),
-                    )
-                    for c in ds.columns
-                ]
-                pk = sql.SQL(", ").join(sql.Identifier(k) for k in ds.key)
+            present = schema.relations(conn, self.schema)
+            if present is None:
                 conn.execute(
-                    sql.SQL("CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}))").format(
-                        self.table(ds), sql.SQL(", ").join(cols), pk
-                    )
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
                 )
-                for c in ds.columns:  # migrations: columns added to the contract later
-                    conn.execute(
-                        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
-                            self.table(ds), sql.Identifier(c.name), sql.SQL(c.pg_type)
-                        )
-                    )
-                for idx in ds.indexes:
-                    name = f"{ds.name}_{'_'.join(idx)}_idx"
-                    conn.execute(
-                        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
-                            sql.Identifier(name),
-                            self.table(ds),
-                            sql.SQL(", ").join(sql.Identifier(c) for c in idx),
-                        )
-                    )
+                present = {}
+            statements = schema.system_ddl(self.schema, present)
+            for ds in tables:
+                statements += schema.table_ddl(self.schema, ds, present)
+            for statement in statements:
+                conn.execute(statement)
 
     # ------------------------------------------------------------------ writes
 

@@ -80,8 +80,11 @@ class Slice:
             return days
         return days and self.coins is not None and self.coins <= other.coins
 
+    def describe_days(self) -> str:
+        return str(self.start) if self.last == self.start else f"{self.start}..{self.last}"
+
     def describe(self) -> str:
-        days = str(self.start) if self.last == self.start else f"{self.start}..{self.last}"
+        days = self.describe_days()
         if self.coins is None:
             return f"{days} (all coins)"
         coins = sorted(self.coins)

@@ -24,9 +24,14 @@ import dagster as dg
 import httpx
 import psycopg
 import pymongo
+import pytest
 from psycopg import sql
 
+from criptopipe.dashboard import queries
+from criptopipe.dashboard.sources import connect, read
 from criptopipe.sources.coincap.sandbox import SandboxServer
+from criptopipe.storage import ops_log
+from criptopipe.storage.errors import StorageError
 from criptopipe_tests.factories import pipeline_resources
 
 COINS = ["bitcoin", "ethereum", "tether", "solana", "xrp"]
@@ -90,6 +95,35 @@ def load_through_pipeline(
     return Loaded(pg_url, schema, mongo_uri, latest, days, tuple(coins))
 
 
+#: a failed run the writer records, which creates the ops-log tables after the reader role exists
+PROBE_FAILURE = ops_log.RunFailure(
+    run_id="probe-run", job_name="daily_job", asset="asset_history", partition_key=None, error="x"
+)
+
+
+def assert_dashboard_reads_but_cannot_write(src: queries.Sources) -> None:
+    """Through the dashboard's own connection: every table of the schema reads (those the
+    writer created after the role too); and with its transaction switched to READ WRITE (all
+    a read-only transaction asks), the server still refuses each write: permission denied."""
+    found = queries.tables(src)
+    assert {"asset_history", "raw_assets", "run_failures"} <= found, found
+    for table in found:
+        read(src, sql.SQL("SELECT count(*) FROM {}").format(table(src, table)))
+    assert list(queries.run_failures(src)["run_id"]) == [PROBE_FAILURE.run_id]
+    failures = table(src, "run_failures")
+    for write in (
+        sql.SQL("CREATE TABLE {} (id int)").format(table(src, "dashboard_probe")),
+        sql.SQL("INSERT INTO {} (run_id, job_name, error) VALUES ('r', 'j', 'e')").format(failures),
+        sql.SQL("UPDATE {} SET error = 'e'").format(failures),
+        sql.SQL("DELETE FROM {}").format(table(src, "asset_history")),
+        sql.SQL("CREATE TEMP TABLE dashboard_probe (id int)"),
+    ):
+        with connect(src) as conn:
+            conn.execute("SET TRANSACTION READ WRITE")
+            with pytest.raises(StorageError, match="permission denied"):
+                conn.execute(write)
+
+
 @contextmanager
 def throwaway_names(pg_url: str, mongo_url: str) -> Iterator[tuple[str, str]]:
     """A schema and a database for data shared by several tests; dropped afterwards."""
@@ -125,6 +159,7 @@ def streamlit_server(loaded: Loaded, budget: str = "2500") -> Iterator[str]:
     port = free_port()
     env = {**os.environ, **loaded.env(budget)}
     env.pop("DASHBOARD_DATABASE_URL", None)
+    env.pop("DASHBOARD_MONGODB_URI", None)
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
+import streamlit as st
 from psycopg import sql
+from pymongo import monitoring
 from streamlit.testing.v1 import AppTest
 
 from criptopipe.dashboard import queries
@@ -49,6 +51,7 @@ def loaded(loaded_data: Loaded, monkeypatch: pytest.MonkeyPatch) -> Loaded:
     for key, value in loaded_data.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("DASHBOARD_DATABASE_URL", raising=False)
+    monkeypatch.delenv("DASHBOARD_MONGODB_URI", raising=False)
     return loaded_data
 
 
@@ -252,6 +255,53 @@ def test_reads_are_read_only_and_dashboard_url_wins(
     assert queries.Sources.from_settings().pg_url == "postgresql://dashboard@127.0.0.1:1/x"
     monkeypatch.setenv("COINCAP_CREDIT_BUDGET", "off")
     assert queries.Sources.from_settings().budget is None
+
+
+class _Commands(monitoring.CommandListener):
+    """The names of the MongoDB commands clients of this process send while `active`."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.active = False
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.active:
+            self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        return None
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        return None
+
+
+_COMMANDS = _Commands()
+monitoring.register(_COMMANDS)  # applies to the clients created from now on (the dashboard's)
+#: everything the dashboard may send: finds and their cursors, and the driver's own handshakes
+READ_COMMANDS = {"find", "getMore", "killCursors", "endSessions", "hello", "isMaster", "ping"}
+
+
+def test_dashboard_reads_mongodb_with_its_own_uri_and_only_finds(
+    loaded: Loaded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded wire server has no users to refuse a write (test_dashboard_access.py), so
+    the discipline is the client's: the pages that read MongoDB send it nothing but finds, over
+    DASHBOARD_MONGODB_URI."""
+    monkeypatch.setenv("DASHBOARD_MONGODB_URI", loaded.mongo_uri)
+    monkeypatch.setenv("MONGODB_URI", "mongodb://127.0.0.1:1/unused")  # the writer's: not read
+    st.cache_data.clear()
+    _COMMANDS.names.clear()
+    _COMMANDS.active = True
+    try:
+        coin = render("Coin")
+        health = render("Pipeline health")
+    finally:
+        _COMMANDS.active = False
+    assert json.loads(coin.json[0].value)["record"]["id"] == "bitcoin"  # the raw document
+    parity = next(t for t in frames(health) if "agree" in t.columns)
+    assert parity["agree"].all() and (parity["mongodb"] > 0).all()
+    assert "find" in _COMMANDS.names
+    assert set(_COMMANDS.names) <= READ_COMMANDS, set(_COMMANDS.names) - READ_COMMANDS
 
 
 @pytest.mark.parametrize("page", ["Market", "Coin", "Exchanges", "Pipeline health"])

@@ -25,7 +25,13 @@ from criptopipe.defs.resources import (
 )
 
 DAY = "2024-03-05"
-HISTORY_CHECKS = {"no_duplicate_keys", "stores_agree", "valid_prices", "complete_days"}
+HISTORY_CHECKS = {
+    "no_duplicate_keys",
+    "stores_agree",
+    "valid_prices",
+    "complete_days",
+    "empty_answers",
+}
 
 
 def _evaluations(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
@@ -255,6 +261,7 @@ def test_volume_shares_warn_when_they_do_not_add_up(
         "stores_agree": True,
         "valid_prices": True,
         "volume_shares": True,
+        "empty_answers": True,
     }
     _sql(
         pg_url,

@@ -1,7 +1,8 @@
 """The schedule and the sensors through Dagster's own evaluation, as the daemon runs them:
 schedule ticks, sensor ticks with cursors against a real instance, the run requests validated
 against the job and then executed on the real servers and the sandbox, and a run that really
-failed handed to the failure sensor (with a webhook receiver on a local port)."""
+failed recorded and alerted once by the assets' failure hook and the failure sensor (with a
+webhook receiver on a local port), a step that used up its retries included."""
 
 from __future__ import annotations
 
@@ -22,12 +23,12 @@ from criptopipe.defs.assets import coincap_assets
 from criptopipe.defs.assets.coincap import asset_history, raw_assets
 from criptopipe.defs.checks import quality_checks
 from criptopipe.defs.jobs import history_job
-from criptopipe.defs.resources import (
-    CoinUniverseResource,
-)
+from criptopipe.defs.resources import CoinUniverseResource, PostgresResource
+from criptopipe.defs.run_alerts import alert_on_failure
 from criptopipe.defs.sensors import CoinCursor, freshness_sensor, new_coin_sensor, run_failure_alert
 from criptopipe.local.ports import free_port
 from criptopipe.storage import ops_log
+from criptopipe.storage.errors import StorageUnavailableError
 from criptopipe.storage.postgres import PostgresStore
 
 DAY = "2024-03-05"
@@ -167,9 +168,23 @@ def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
     server.server_close()
 
 
-def _fail_and_sense(resources: dict[str, Any]) -> dg.ExecuteInProcessResult:
-    """A run that really fails (an unknown coin), handed to the failure sensor twice, as a
-    daemon retick after a crash would."""
+def _sense(instance: dg.DagsterInstance, result: Any, resources: dict[str, Any]) -> None:
+    """Hand a finished run to the failure sensor, as the daemon does after the run ends."""
+    context = dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert",
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=result.get_run_failure_event(),
+        resources={"postgres": resources["postgres"]},
+    ).for_run_failure()
+    run_failure_alert(context)
+
+
+def _fail_and_sense(
+    resources: dict[str, Any], webhook: list[dict[str, Any]] | None = None
+) -> dg.ExecuteInProcessResult:
+    """A run that really fails (an unknown coin): the assets' failure hook records it from
+    inside the run; then the sensor sees it twice, as a daemon retick after a crash would."""
     broken = {**resources, "universe": CoinUniverseResource(coins=["no-such-coin"])}
     with dg.instance_for_test() as instance:
         result = dg.materialize(
@@ -180,30 +195,33 @@ def _fail_and_sense(resources: dict[str, Any]) -> dg.ExecuteInProcessResult:
             raise_on_error=False,
         )
         assert not result.success
+        if webhook is not None:
+            assert len(webhook) == 1  # from inside the run: no daemon needed
         for _ in range(2):
-            context = dg.build_run_status_sensor_context(
-                sensor_name="run_failure_alert",
-                dagster_instance=instance,
-                dagster_run=result.dagster_run,
-                dagster_event=result.get_run_failure_event(),
-                resources={"postgres": resources["postgres"]},
-            ).for_run_failure()
-            run_failure_alert(context)
+            _sense(instance, result, resources)
     return result
 
 
-def test_run_failure_sensor_records_and_alerts(
-    resources: dict[str, Any], webhook: list[dict[str, Any]], pg_url: str, pg_schema: str
+def test_a_failed_run_is_recorded_and_alerted_once(
+    resources: dict[str, Any],
+    webhook: list[dict[str, Any]],
+    pg_url: str,
+    pg_schema: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    result = _fail_and_sense(resources)
-    alert = webhook[0]
+    monkeypatch.setenv("CRIPTOPIPE_DAGSTER_UI_URL", "https://dagster.example.com")
+    result = _fail_and_sense(resources, webhook)
+    (alert,) = webhook  # the hook and two sensor ticks: one POST
     assert alert["run_id"] == result.run_id and "no-such-coin" in alert["error"]
     assert alert["partition"] == DAY and alert["assets"] == "asset_history"
+    assert alert["step"] == "asset_history" and alert["attempts"] == 1
+    assert alert["run_url"] == f"https://dagster.example.com/runs/{result.run_id}"
     assert alert["text"].startswith("criptopipe: run ")
     (row,) = ops_log.failures(PostgresStore(pg_url, schema=pg_schema))  # recorded once
     assert row["run_id"] == result.run_id and row["notified"] is True
     assert row["job_name"] == result.dagster_run.job_name and row["partition_key"] == DAY
     assert row["error"].startswith("unknown coin id(s) 'no-such-coin'")
+    assert row["run_url"] == alert["run_url"] and row["step"] == "asset_history"
 
 
 def test_run_failure_is_recorded_when_the_webhook_is_down(
@@ -213,6 +231,45 @@ def test_run_failure_is_recorded_when_the_webhook_is_down(
     result = _fail_and_sense(resources)
     (row,) = ops_log.failures(PostgresStore(pg_url, schema=pg_schema))
     assert row["run_id"] == result.run_id and row["notified"] is False
+
+
+@dg.asset(
+    partitions_def=asset_history.partitions_def,
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=0),  # the assets' policy, without waits
+    hooks={alert_on_failure},
+)
+def flaky_store(context, postgres: PostgresResource) -> None:  # type: ignore[no-untyped-def]
+    """Fails every attempt on a storage outage that says which attempt it was."""
+    attempt = context.retry_number + 1
+    try:
+        raise ConnectionRefusedError(111, "Connection refused")
+    except OSError as exc:
+        raise StorageUnavailableError(
+            f"PostgreSQL at 127.0.0.1:1 is unreachable (attempt {attempt})"
+        ) from exc
+
+
+def test_a_retried_out_step_alerts_with_its_last_attempts_error(
+    resources: dict[str, Any], webhook: list[dict[str, Any]], pg_url: str, pg_schema: str
+) -> None:
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [flaky_store],
+            partition_key=DAY,
+            resources={"postgres": resources["postgres"]},
+            instance=instance,
+            raise_on_error=False,
+        )
+        (failed,) = result.get_step_failure_events()
+        assert "Exceeded max_retries of 2" in failed.event_specific_data.error.message  # type: ignore[union-attr]
+        (alert,) = webhook  # from the hook, inside the run
+        _sense(instance, result, resources)  # and the sensor's reading of the same run
+    assert len(webhook) == 1
+    expected = "StorageUnavailableError: PostgreSQL at 127.0.0.1:1 is unreachable (attempt 3)"
+    assert alert["error"] == expected and alert["attempts"] == 3
+    assert "after 3 attempts" in alert["text"] and "max_retries" not in alert["text"]
+    (row,) = ops_log.failures(PostgresStore(pg_url, schema=pg_schema))  # as the sensor left it
+    assert (row["error"], row["attempts"], row["step"]) == (expected, 3, "flaky_store")
 
 
 def test_a_failed_blocking_check_is_recorded_as_the_check(
@@ -252,14 +309,10 @@ def test_a_failed_blocking_check_is_recorded_as_the_check(
             tags={"dagster/partition": DAY}, instance=instance, raise_on_error=False
         )
         assert not failed.success
-        context = dg.build_run_status_sensor_context(
-            sensor_name="run_failure_alert",
-            dagster_instance=instance,
-            dagster_run=failed.dagster_run,
-            dagster_event=failed.get_run_failure_event(),
-            resources={"postgres": resources["postgres"]},
-        ).for_run_failure()
-        run_failure_alert(context)
+        assert (
+            ops_log.failures(PostgresStore(pg_url, schema=pg_schema)) == []
+        )  # checks carry no hook: the sensor's
+        _sense(instance, failed, resources)
     (row,) = ops_log.failures(PostgresStore(pg_url, schema=pg_schema))
     assert row["asset"] == "asset_history (check valid_prices)"
     assert row["partition_key"] == DAY and "valid_prices" in row["error"]

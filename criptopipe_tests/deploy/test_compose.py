@@ -13,6 +13,7 @@ import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pytest
@@ -20,11 +21,17 @@ import yaml
 from dagster._core.instance.config import dagster_instance_config
 from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._serdes.config_class import ConfigurableClassData
-from psycopg import sql
 
+from criptopipe.dashboard import queries
+from criptopipe.datasets import all_datasets
 from criptopipe.local import postgres as devservers
 from criptopipe.local.ports import free_port
+from criptopipe.storage import ops_log
 from criptopipe.storage.postgres import PostgresStore
+from criptopipe_tests.dashboard.fixtures import (
+    PROBE_FAILURE,
+    assert_dashboard_reads_but_cannot_write,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -108,10 +115,42 @@ def test_dashboard_port_and_app_match_the_readme() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert f"COPY criptopipe/dashboard/app.py {cmd[2]}" in dockerfile
     assert "3000:3000" in SERVICES["webserver"]["ports"]
-    # the read-only role the dashboard logs in as is the one postgres-init.sql creates
-    url = resolved("docker-compose.yml")["services"]["dashboard"]["environment"]
-    assert url["DASHBOARD_DATABASE_URL"].startswith("postgresql://dashboard:")
-    assert "CREATE ROLE dashboard LOGIN" in (ROOT / "deploy/postgres-init.sql").read_text()
+
+
+def test_dashboard_gets_only_read_only_logins() -> None:
+    """No CoinCap key, no writer URL, no MongoDB root user: only the reader logins the init
+    scripts create, and what the dashboard reads besides (schema, budget)."""
+    services = resolved("docker-compose.yml")["services"]
+    env = services["dashboard"]["environment"]
+    assert set(env) == {
+        "DASHBOARD_DATABASE_URL",
+        "DASHBOARD_MONGODB_URI",
+        "CRIPTOPIPE_PG_SCHEMA",
+        "COINCAP_CREDIT_BUDGET",
+    }
+    pg = urlsplit(env["DASHBOARD_DATABASE_URL"])
+    assert pg.username == "criptopipe_reader" and pg.hostname == "postgres"
+    assert pg.password == services["postgres"]["environment"]["DASHBOARD_PASSWORD"]
+    init_sql = (ROOT / "deploy/postgres-init.sql").read_text()
+    assert f"CREATE ROLE {pg.username} LOGIN PASSWORD :'dashboard_password'" in init_sql
+    assert (
+        'dashboard_password="$DASHBOARD_PASSWORD"' in (ROOT / "deploy/postgres-init.sh").read_text()
+    )
+
+    mongo = urlsplit(env["DASHBOARD_MONGODB_URI"])
+    database = mongo.path.lstrip("/")
+    assert mongo.username == "criptopipe_reader" and mongo.hostname == "mongo"
+    assert parse_qs(mongo.query)["authSource"] == [database]  # where the user is created
+    assert mongo.password == services["mongo"]["environment"]["DASHBOARD_MONGO_PASSWORD"]
+    script = ROOT / "deploy/mongo-init.js"
+    mounted = {v.split(":")[0]: v.split(":")[1] for v in SERVICES["mongo"]["volumes"]}
+    assert mounted["./deploy/mongo-init.js"].startswith("/docker-entrypoint-initdb.d/")
+    js = script.read_text()
+    assert "process.env.DASHBOARD_MONGO_PASSWORD" in js
+    assert f'db.getSiblingDB("{database}").createUser(' in js
+    assert f'user: "{mongo.username}"' in js
+    # MongoDB's built-in read-only role, on that database only
+    assert re.findall(r"role: \"(\w+)\", db: \"(\w+)\"", js) == [("read", database)]
 
 
 def test_sandbox_profile_runs_the_console_script() -> None:
@@ -127,7 +166,7 @@ def test_start_order_is_health_gated() -> None:
             assert "healthcheck" in SERVICES[dep], dep
 
 
-@pytest.mark.parametrize("name", ["code", "webserver", "daemon", "dashboard"])
+@pytest.mark.parametrize("name", DAGSTER_SERVICES)
 def test_environment_is_documented_in_env_example(name: str) -> None:
     documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
     text = (ROOT / "docker-compose.yml").read_text() + (ROOT / DOCKER_OVERRIDE).read_text()
@@ -136,6 +175,11 @@ def test_environment_is_documented_in_env_example(name: str) -> None:
     env = SERVICES[name]["environment"]
     for key in ("DATABASE_URL", "MONGODB_URI", "DAGSTER_PG_HOST", "COINCAP_API_KEY"):
         assert key in env
+    # the dashboard's variables are documented too, though compose builds them itself
+    for key in resolved("docker-compose.yml")["services"]["dashboard"]["environment"]:
+        assert (
+            key in (ROOT / ".env.example").read_text() and key in (ROOT / "README.md").read_text()
+        )
 
 
 def test_volumes_are_named_and_dagster_storage_is_shared() -> None:
@@ -174,6 +218,9 @@ def test_container_instance_files_load_with_the_compose_environment(
     assert queue.tag_concurrency_limits == [{"key": "dagster/backfill", "limit": 2}]
     assert default["concurrency"]["default_op_concurrency_limit"] == 1
     assert default["run_monitoring"]["enabled"] is True
+    # a run that ended (or was failed for a dead worker) never keeps the one coincap slot
+    assert default["run_monitoring"]["free_slots_after_run_end_seconds"] > 0
+    assert SERVICES["code"]["hostname"]  # run workers' host stays the same when it is recreated
     assert default["run_launcher"]["class"] == "DefaultRunLauncher"
     db = default["storage"]["postgres"]["postgres_db"]
     sourced = {field: env[v["env"]] for field, v in db.items() if isinstance(v, dict)}
@@ -213,10 +260,17 @@ def test_helm_values_run_the_same_module_and_limits() -> None:
         concurrency["runs"]["tagConcurrencyLimits"]
         == (instance["run_coordinator"]["config"]["tag_concurrency_limits"])
     )
+    monitoring = values["dagsterDaemon"]["runMonitoring"]
+    assert (
+        monitoring["freeSlotsAfterRunEndSeconds"]
+        == instance["run_monitoring"]["free_slots_after_run_end_seconds"]
+    )
 
 
 @pytest.mark.parametrize("admin", ["superuser", "managed-service admin"])
-def test_postgres_init_creates_both_databases_and_a_read_only_dashboard_role(admin: str) -> None:
+def test_postgres_init_creates_both_databases_and_a_read_only_dashboard_role(
+    admin: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """deploy/postgres-init.sh on a fresh cluster (roles are cluster-wide, so not on the suite's
     shared server) -- as the postgres image's entrypoint runs it (superuser), and as a managed
     service's admin runs it (CREATEROLE CREATEDB, no superuser) -- then the compose URLs: the
@@ -260,7 +314,7 @@ def test_postgres_init_creates_both_databases_and_a_read_only_dashboard_role(adm
             return url.replace("@postgres:5432/", f"@127.0.0.1:{pg.port}/")
 
         warehouse = local(env["code"]["environment"]["DATABASE_URL"])
-        PostgresStore(warehouse, schema="coincap").ensure_schema()
+        PostgresStore(warehouse, schema="coincap").ensure_schema(all_datasets())
         app = env["code"]["environment"]
         dagster_db = (
             f"postgresql://{app['DAGSTER_PG_USER']}:{app['DAGSTER_PG_PASSWORD']}"
@@ -269,26 +323,15 @@ def test_postgres_init_creates_both_databases_and_a_read_only_dashboard_role(adm
         with psycopg.connect(dagster_db, autocommit=True) as conn:
             conn.execute("CREATE TABLE instance_probe (id int)")  # Dagster migrates its own
 
-        dashboard = local(env["dashboard"]["environment"]["DASHBOARD_DATABASE_URL"])
-        with psycopg.connect(dashboard, autocommit=True) as conn:
-            tables = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-                    ("coincap",),
-                )
-            ]
-            assert tables
-            for table in tables:
-                ident = sql.Identifier("coincap", table)
-                conn.execute(sql.SQL("SELECT count(*) FROM {}").format(ident))
-            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
-                conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier("coincap", tables[0])))
-            conn.execute("SET default_transaction_read_only = off")  # even so: no grants
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier("coincap", tables[0])))
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                conn.execute("CREATE TABLE coincap.dashboard_probe (id int)")
+        # a row in a table the writer created after the init
+        ops_log.record_failure(PostgresStore(warehouse, schema="coincap"), PROBE_FAILURE)
+        # the dashboard's own connection, from the environment compose gives the dashboard
+        dashboard_env = {k: local(str(v)) for k, v in env["dashboard"]["environment"].items()}
+        for key, value in dashboard_env.items():
+            monkeypatch.setenv(key, value)
+        for key in ("DATABASE_URL", "MONGODB_URI"):
+            monkeypatch.delenv(key, raising=False)
+        assert_dashboard_reads_but_cannot_write(queries.Sources.from_settings())
     finally:
         pg.stop()
         shutil.rmtree(base, ignore_errors=True)

@@ -37,10 +37,8 @@ class Project:
     home: Path
     runs: list[subprocess.CompletedProcess[str]] = field(default_factory=list)
 
-    def materialize(
-        self, select: str, *partition: str, extra_env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        cmd = [
+    def _command(self, select: str, *partition: str) -> list[str]:
+        return [
             sys.executable,
             "-m",
             "dagster",
@@ -52,15 +50,40 @@ class Project:
             select,
             *partition,
         ]
+
+    def _env(self, extra_env: dict[str, str] | None) -> dict[str, str]:
         env = {**os.environ, **self.env, **(extra_env or {})}
         for key, value in (extra_env or {}).items():
             if value == "":
                 env.pop(key, None)
+        return env
+
+    def materialize(
+        self, select: str, *partition: str, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         res = subprocess.run(
-            cmd, env=env, capture_output=True, text=True, timeout=600, cwd=str(ROOT)
+            self._command(select, *partition),
+            env=self._env(extra_env),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=str(ROOT),
         )
         self.runs.append(res)
         return res
+
+    def start(self, select: str, *partition: str, log: Path) -> subprocess.Popen[str]:
+        """`dagster asset materialize` in the background, its output (the step logs included,
+        as they happen) going to `log`."""
+        with log.open("w") as out:
+            return subprocess.Popen(
+                self._command(select, *partition),
+                env=self._env(None),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+                cwd=str(ROOT),
+            )
 
 
 @pytest.fixture(scope="session")

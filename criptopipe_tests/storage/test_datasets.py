@@ -208,6 +208,7 @@ def test_ddl_is_idempotent_and_adds_missing_columns(pg_url: str, pg_schema: str)
         "credit_ledger": ["id"],
         "check_results": ["id"],
         "run_failures": ["run_id"],
+        "write_leases": ["id"],  # who writes which slice (criptopipe.storage.leases)
     }
 
 

@@ -11,13 +11,12 @@ archive); spending credits goes through `Spend`, rows through the registry's dat
 result to the IO manager as one `SliceOutput`.
 """
 
-from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 
 import dagster as dg
 import pandas as pd
 
-from criptopipe.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS, Dataset
+from criptopipe.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS
 from criptopipe.defs.assets.common import (
     COINCAP_ASSET,
     CoinsConfig,
@@ -27,6 +26,7 @@ from criptopipe.defs.assets.common import (
     spend,
     step_failures,
 )
+from criptopipe.defs.assets.snapshot import snapshot
 from criptopipe.defs.partitions import window
 from criptopipe.defs.resources import (
     CoinCapResource,
@@ -35,7 +35,8 @@ from criptopipe.defs.resources import (
     PostgresResource,
 )
 from criptopipe.defs.types import checked_output, output_type
-from criptopipe.pipeline import ingest, planner, snapshots
+from criptopipe.pipeline import ingest, planner
+from criptopipe.pipeline.empty import EmptyAnswers
 from criptopipe.pipeline.output import SliceOutput, batch_size
 from criptopipe.sources.coincap.client import CoinCapClient
 from criptopipe.storage.slices import Slice
@@ -54,6 +55,7 @@ def asset_history(
     coincap: CoinCapResource,
     universe: CoinUniverseResource,
     postgres: PostgresResource,
+    mongo: MongoResource,
 ) -> dg.Output[SliceOutput]:
     days = window(context)
     first, end = days.start, days.end
@@ -89,10 +91,14 @@ def asset_history(
                 )
             )
         session.guard(estimate, config.ignore_budget)
+        empties = EmptyAnswers(ASSET_HISTORY, postgres.store(), mongo.store())
 
-        def keep(output: SliceOutput, result: ingest.HistoryResult, slices: list[Slice]) -> None:
-            output.add(ASSET_HISTORY.frame(rows.history_rows(result.series, fetch_time())), slices)
-            missing.update(result.missing)
+        def keep(output: SliceOutput, frame: pd.DataFrame, slices: list[Slice]) -> None:
+            """Coins CoinCap answered nothing for where the stores hold rows are left out of
+            the batch's slices (an empty answer never erases history)."""
+            slices = empties.narrow(slices, frame)
+            if slices:  # else every coin of the batch was held back: nothing to replace
+                output.add(frame, slices)
 
         async def work(client: CoinCapClient) -> SliceOutput:
             nonlocal gap_count
@@ -107,13 +113,24 @@ def asset_history(
                         f"(coin, day) pairs; {len(have)} already loaded are left alone"
                     )
                     result = await ingest.fetch_gaps(client, gaps, context.log.info)
-                    keep(output, result, [Slice(s, e, frozenset({c})) for c, s, e in gaps])
+                    missing.update(result.missing)
+                    frame = ASSET_HISTORY.frame(rows.history_rows(result.series, fetch_time()))
+                    keep(output, frame, [Slice(s, e, frozenset({c})) for c, s, e in gaps])
                     return output
                 size = batch_size(days.day_count)
+                answered = False
                 for i in range(0, len(coins), size):
                     batch = coins[i : i + size]
                     result = await ingest.fetch_history(client, batch, first, end, context.log.info)
-                    keep(output, result, [days.narrow(batch)])
+                    missing.update(result.missing)
+                    frame = ASSET_HISTORY.frame(rows.history_rows(result.series, fetch_time()))
+                    answered = answered or not frame.empty
+                    if i + size >= len(coins) and not answered:
+                        # every coin came back empty: fail before anything is written
+                        raise ingest.EmptyAnswerError.for_coins(
+                            "asset_history points", coins, days.describe_days()
+                        )
+                    keep(output, frame, [days.narrow(batch)])
                     if len(coins) > size:
                         context.log.info(
                             f"batch {i // size + 1}/{-(-len(coins) // size)} fetched and kept "
@@ -126,6 +143,8 @@ def asset_history(
 
         output = session.fetch(work)
 
+    if warning := empties.warning(days.describe_days()):
+        context.log.warning(warning)
     holes = sum(len(d) for d in missing.values())
     if holes:
         context.log.warning(
@@ -138,6 +157,7 @@ def asset_history(
         metadata=metadata(
             {
                 **session.metadata(),
+                **empties.metadata(),
                 "mode": mode,
                 "gaps_fetched": gap_count,
                 "coins": len(coins),
@@ -148,88 +168,6 @@ def asset_history(
                 "rows_per_partition": {str(d): n for d, n in sorted(output.rows_per_day.items())},
                 "missing_days": holes,
                 "missing": {c: [str(d) for d in ds[:50]] for c, ds in list(missing.items())[:100]},
-            }
-        ),
-    )
-
-
-LiveFetch = Callable[[CoinCapClient, date, datetime], Awaitable[pd.DataFrame]]
-
-
-def _snapshot(
-    context: dg.AssetExecutionContext,
-    ds: Dataset,
-    config: CoinsConfig,
-    resources: tuple[CoinCapResource, CoinUniverseResource, MongoResource, PostgresResource],
-    live: LiveFetch,
-) -> dg.Output[SliceOutput]:
-    """Live for the latest closed day, from the archive for older ones, never for open days."""
-    coincap, universe, mongo, postgres = resources
-    days = window(context)
-    tracked = universe.universe(config.coins)
-    now = datetime.now(timezone.utc)
-    grace = universe.grace_hours()
-    plan = snapshots.plan_days(days.day_list(), now, timedelta(hours=grace))
-    for day in plan.open:
-        raise dg.Failure(
-            description=f"{ds.name} partition {day} has not closed yet (it closes at "
-            f"{day + timedelta(days=1)}T00:00Z): a snapshot is the state at the close of its "
-            "day.",
-            allow_retries=False,
-        )
-    parts: list[pd.DataFrame] = []
-    with step_failures():
-        for day in plan.archive:
-            docs = mongo.store().read_slice(ds, Slice.days(day, day))
-            if not docs:
-                latest = (now - timedelta(days=1)).date()
-                raise dg.Failure(
-                    description=f"CoinCap keeps no history for {ds.name}: partition {day} (the "
-                    f"state at the close of {day}) could only be fetched live within {grace:g}h "
-                    f"after that day closed, and the MongoDB raw archive holds no {ds.name} "
-                    f"documents for {day} to rebuild it from. Materialize the latest closed day "
-                    f"({latest}) instead; older snapshot partitions exist only where they were "
-                    "archived when live.",
-                    allow_retries=False,
-                )
-            context.log.info(f"{ds.name} {day}: rebuilt from {len(docs)} archived documents")
-            parts.append(ds.frame_from_documents(docs))
-
-        session = spend(context, coincap, postgres, days)
-        if plan.live:
-            estimate = ds.estimate(
-                planner.PlanRequest(
-                    first=days.start,
-                    end=days.end,
-                    coins=len(tracked.coins) or tracked.top_n,
-                    resolve_top_n=not tracked.coins,
-                    live_days=len(plan.live),
-                    span_days=coincap.span_days(),
-                    markets_per_coin=universe.markets(),
-                )
-            )
-            session.guard(estimate, config.ignore_budget)
-
-            async def work(client: CoinCapClient) -> list[pd.DataFrame]:
-                fetched_at = fetch_time()
-                return [await live(client, day, fetched_at) for day in plan.live]
-
-            parts.extend(session.fetch(work))
-
-    frame = pd.concat(parts, ignore_index=True).astype(object) if parts else ds.empty()
-    # a run for named coins replaces those coins' rows only, never the rest of the day
-    output = checked_output(ds, days.narrow(config.coins or None))
-    output.add(frame)
-    return dg.Output(
-        output,
-        metadata=metadata(
-            {
-                **session.metadata(),
-                "coins": int(frame["coin_id"].nunique()) if len(frame) else 0,
-                "partitions": days.day_count,
-                "live_partitions": ", ".join(map(str, plan.live)) or "none",
-                "rebuilt_from_archive": len(plan.archive),
-                "rows_per_partition": {str(d): n for d, n in sorted(output.rows_per_day.items())},
             }
         ),
     )
@@ -246,12 +184,15 @@ def raw_assets(
 ) -> dg.Output[SliceOutput]:
     tracked = universe.universe(config.coins)
 
-    async def live(client: CoinCapClient, day: date, fetched_at: datetime) -> pd.DataFrame:
+    async def live(
+        client: CoinCapClient, day: date, fetched_at: datetime
+    ) -> tuple[pd.DataFrame, list[str]]:
         assets = await ingest.fetch_assets(client, tracked)
         context.log.info(f"raw_assets {day}: {len(assets)} assets ({tracked.describe()})")
-        return RAW_ASSETS.frame(rows.asset_rows(assets, day, fetched_at))
+        return RAW_ASSETS.frame(rows.asset_rows(assets, day, fetched_at)), [a.id for a in assets]
 
-    return _snapshot(context, RAW_ASSETS, config, (coincap, universe, mongo, postgres), live)
+    resources = (coincap, universe, mongo, postgres)
+    return snapshot(context, RAW_ASSETS, config, resources, live, "assets")
 
 
 @dg.asset(
@@ -270,9 +211,12 @@ def market_snapshots(
     tracked = universe.universe(config.coins)
     limit = universe.markets()
 
-    async def live(client: CoinCapClient, day: date, fetched_at: datetime) -> pd.DataFrame:
+    async def live(
+        client: CoinCapClient, day: date, fetched_at: datetime
+    ) -> tuple[pd.DataFrame, list[str]]:
         coins = await ingest.resolve_coins(client, tracked)
         markets = await ingest.fetch_markets(client, coins, limit, context.log.info)
-        return MARKET_SNAPSHOTS.frame(rows.market_rows(markets, day, fetched_at))
+        return MARKET_SNAPSHOTS.frame(rows.market_rows(markets, day, fetched_at)), coins
 
-    return _snapshot(context, MARKET_SNAPSHOTS, config, (coincap, universe, mongo, postgres), live)
+    resources = (coincap, universe, mongo, postgres)
+    return snapshot(context, MARKET_SNAPSHOTS, config, resources, live, "markets")

@@ -13,7 +13,8 @@ from pydantic import Field
 from criptopipe.config import ConfigError
 from criptopipe.defs.partitions import daily_partitions
 from criptopipe.defs.resources import CoinCapResource, PostgresResource
-from criptopipe.pipeline.ingest import UnknownCoinsError
+from criptopipe.defs.run_alerts import alert_on_failure
+from criptopipe.pipeline.ingest import EmptyAnswerError, UnknownCoinsError
 from criptopipe.pipeline.planner import BudgetExceededError
 from criptopipe.pipeline.spend import Spend
 from criptopipe.sources.coincap.errors import CoinCapError
@@ -38,12 +39,15 @@ COINCAP_ASSET: dict[str, Any] = {
     "kinds": {"postgres", "mongodb", "pandas"},
     "retry_policy": RETRY_POLICY,
     "pool": COINCAP_POOL,
+    # records and alerts a step's final failure from inside the run (no daemon needed)
+    "hooks": {alert_on_failure},
 }
 
 #: the errors of the layers below; each says whether a retry may help (`retryable`)
 KNOWN_ERRORS = (
     CoinCapError,
     UnknownCoinsError,
+    EmptyAnswerError,
     BudgetExceededError,
     StorageError,
     ConfigError,

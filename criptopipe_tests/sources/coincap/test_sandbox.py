@@ -367,6 +367,15 @@ def test_hang_drop_and_extra_fields(sb: SandboxServer) -> None:
     assert get(sb, "/assets/ethereum").json()["data"]["newField"] == "x"
 
 
+def test_empty_rule_answers_200_with_no_rows_on_matching_paths(sb: SandboxServer) -> None:
+    sb.set_faults({"rules": [{"kind": "empty", "path": "/assets/ethereum", "times": None}]})
+    emptied = get(sb, "/assets/ethereum/history", interval="d1")
+    assert emptied.status_code == 200 and emptied.json()["data"] == []
+    assert get(sb, "/assets/ethereum/markets").json()["data"] == []
+    assert get(sb, "/assets/ethereum").json()["data"] is None  # an object route: null
+    assert len(get(sb, "/assets/bitcoin/history", interval="d1").json()["data"]) > 300
+
+
 def test_status_rules_narrowed_by_path_with_http_date(sb: SandboxServer) -> None:
     when = http_date(30)
     sb.set_faults(

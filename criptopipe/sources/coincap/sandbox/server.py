@@ -73,6 +73,7 @@ class State:
                 "drop_field",
                 "extra_field",
                 "disconnect",
+                "empty",
             }:
                 raise ValueError(f"unknown fault kind {rule.get('kind')!r}")
             rules.append(dict(rule))
@@ -282,10 +283,14 @@ class Handler(BaseHTTPRequestHandler):
             status, obj = 200, {"data": data, "timestamp": _now_ms()}
         except ApiError as exc:
             status, obj = exc.status, {"error": exc.message, "timestamp": _now_ms()}
+        kinds = {r["kind"] for r in rules}
+        if status == 200 and "empty" in kinds:
+            # a valid but empty answer (CoinCap has been seen answering `[]` for a coin's
+            # history): a list route answers no rows, an object route `null`
+            obj["data"] = [] if isinstance(obj["data"], list) else None
         if status == 200:
             obj = _mutate(obj, rules)
         body = json.dumps(obj, separators=(",", ":")).encode()
-        kinds = {r["kind"] for r in rules}
         if status == 200 and "malformed" in kinds:
             body = body[: max(1, len(body) // 2)] + b"}}garbage"
         if status == 200 and "truncate" in kinds:
