@@ -5,12 +5,21 @@
 #   docker build --build-arg EXTRA_PACKAGES=dagster-k8s==0.29.27 .            (Helm chart)
 FROM python:3.11-slim AS build
 ARG EXTRA_PACKAGES=""
+ARG UV_VERSION=0.13.9
 WORKDIR /src
-RUN pip install --no-cache-dir --upgrade pip build
-COPY pyproject.toml README.md ./
+RUN pip install --no-cache-dir --upgrade pip "uv==${UV_VERSION}"
+COPY pyproject.toml uv.lock README.md LICENSE ./
 COPY criptopipe ./criptopipe
-# dependencies are pinned in pyproject.toml (the Dagster family together)
-RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[dashboard]' $EXTRA_PACKAGES
+# The image holds exactly uv.lock's versions (the same lock `make run` installs from): the
+# pipeline and the dashboard, no test or lint tools, no embedded servers. pip checks the hashes.
+RUN uv export --frozen --no-default-groups --extra dashboard --no-emit-project \
+        --format requirements-txt -o /tmp/requirements.txt \
+ && uv export --frozen --no-default-groups --extra dashboard --no-emit-project --no-hashes \
+        --format requirements-txt -o /tmp/constraints.txt \
+ && pip wheel --no-cache-dir --wheel-dir /wheels -r /tmp/requirements.txt \
+ && pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
+ && if [ -n "$EXTRA_PACKAGES" ]; then \
+        pip wheel --no-cache-dir --wheel-dir /wheels -c /tmp/constraints.txt $EXTRA_PACKAGES; fi
 
 FROM python:3.11-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
