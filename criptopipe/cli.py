@@ -1,97 +1,183 @@
-"""`criptopipe`: plan a run's cost, fill gaps, replay the archive, and the local commands.
+"""criptopipe: plan a run's cost, fill gaps, replay the archive, and the local commands.
 
 `plan` prices a materialization from the same settings and estimators the in-run budget guard
-uses; `fill-gaps` runs `asset_history` for the missing (coin, day) ranges only; `replay`
-rebuilds PostgreSQL from the MongoDB archive with zero API calls. `run`, `dev`, `dashboard`,
-`env` and `stop` are the local commands behind `make` (`criptopipe.local.commands`).
+uses; `fill-gaps` fetches only the missing (coin, day) pairs; `replay` rebuilds PostgreSQL from
+the MongoDB archive with zero API calls. `run`, `dev`, `dashboard`, `env` and `stop` are the
+local commands behind `make` (`criptopipe.local`).
+
+Options are typed (`cli_types.py`): a bad value, an unknown option or a missing argument ends
+in one line saying what is wrong and what is valid (exit 2), never a traceback.
 """
 
 from __future__ import annotations
 
-import argparse
+import sys
 from datetime import date, datetime, timedelta, timezone
 
+import click
+
 from criptopipe import config, datasets
+from criptopipe.cli_types import (
+    AssetList,
+    Budget,
+    CoinList,
+    Markets,
+    listen_options,
+    window_options,
+)
+from criptopipe.cli_types import (
+    window as days_of,
+)
 from criptopipe.local import commands
+from criptopipe.local.ports import DevServerError
 from criptopipe.pipeline import planner, snapshots
 from criptopipe.pipeline.ingest import Universe
+from criptopipe.sources.coincap.errors import CoinCapError
 from criptopipe.storage import ledger
+from criptopipe.storage.errors import StorageError
 from criptopipe.storage.postgres import PostgresStore
-from criptopipe.storage.slices import Slice
+from criptopipe.text import plural
 
 say = commands.say
+#: errors that are the input's or the environment's, already worded for a person: one line
+PLAIN_ERRORS = (
+    config.ConfigError,
+    StorageError,
+    CoinCapError,
+    planner.BudgetExceededError,
+    DevServerError,
+)
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _window(args: argparse.Namespace) -> Slice:
-    """The days of --partition D or --partition-range A...B (both included)."""
-    if args.partition:
-        day = date.fromisoformat(args.partition)
-        return Slice.days(day, day)
-    if not args.partition_range or "..." not in args.partition_range:
-        raise SystemExit("give --partition YYYY-MM-DD or --partition-range YYYY-MM-DD...YYYY-MM-DD")
-    a, b = args.partition_range.split("...", 1)
-    first, last = date.fromisoformat(a), date.fromisoformat(b)
-    if last < first:
-        raise SystemExit(f"empty range: {a} is after {b}")
-    return Slice.days(first, last)
+@click.group(context_settings=CONTEXT, help=__doc__.split("\n\n")[0])
+def cli() -> None:
+    pass
 
 
-def _selected(args: argparse.Namespace) -> list[datasets.Dataset]:
-    chosen = []
-    for name in [a.strip() for a in args.select.split(",") if a.strip()]:
-        if name not in datasets.names():
-            raise SystemExit(f"unknown asset {name!r}: {', '.join(datasets.names())}")
-        chosen.append(datasets.get(name))
-    return chosen
+@cli.command(context_settings=CONTEXT)
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3650),
+    default=30,
+    show_default=True,
+    help="Days of asset_history, ending at the latest closed UTC day (one range run).",
+)
+def run(days: int) -> int:
+    """The main job: history for the last DAYS days, then the snapshots of the latest closed
+    UTC day. Starts local servers (and the sandbox when COINCAP_API_KEY is unset) as needed."""
+    return commands.cmd_run(days)
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
-    """Print requests and credits a materialization will cost, before any call."""
+@cli.command(context_settings=CONTEXT)
+@listen_options("the Dagster UI", "CRIPTOPIPE_UI_HOST", "CRIPTOPIPE_UI_PORT", 3000)
+def dev(host: str | None, port: int | None) -> int:
+    """The Dagster UI and daemon on the project's instance (same configuration as `run`)."""
+    from criptopipe.local import serve
+
+    return serve.cmd_dev(host, port)
+
+
+@cli.command(context_settings=CONTEXT)
+@listen_options("the dashboard", "CRIPTOPIPE_DASHBOARD_HOST", "CRIPTOPIPE_DASHBOARD_PORT", 8501)
+def dashboard(host: str | None, port: int | None) -> int:
+    """The Streamlit dashboard, reading with its read-only logins."""
+    from criptopipe.local import serve
+
+    return serve.cmd_dashboard(host, port)
+
+
+@cli.command(context_settings=CONTEXT)
+@window_options(AssetList(), "asset_history")
+@click.option("--coins", type=CoinList(), show_default="CRIPTOPIPE_COINS", help="CoinCap ids.")
+@click.option(
+    "--top-n",
+    type=click.IntRange(min=1),
+    show_default="CRIPTOPIPE_TOP_N, else 10",
+    help="Track the top N coins by market cap (when no coins are named).",
+)
+@click.option(
+    "--span-days",
+    type=click.IntRange(1, 3650),
+    show_default="CRIPTOPIPE_HISTORY_SPAN_DAYS, else 365",
+    help="Widest window one history request covers.",
+)
+@click.option(
+    "--markets-per-coin",
+    type=Markets(),
+    show_default="CRIPTOPIPE_MARKETS_PER_COIN, else 25",
+    help="Markets kept per coin, or all.",
+)
+@click.option(
+    "--budget",
+    type=Budget(),
+    show_default="COINCAP_CREDIT_BUDGET, else 2500",
+    help="Credits per month the run must fit in, or off.",
+)
+def plan(
+    select: list[datasets.Dataset],
+    partition: date | None,
+    partition_range: tuple[date, date] | None,
+    coins: tuple[str, ...] | None,
+    top_n: int | None,
+    span_days: int | None,
+    markets_per_coin: int | None,
+    budget: int | None,
+) -> int:
+    """Requests and credits a materialization will cost, before any call; exit 2 when it
+    would not fit in what is left of the month's budget."""
+    span = days_of(partition, partition_range)
     settings = config.settings()
-    days = _window(args)
-    coins = [c.strip() for c in (args.coins or "").split(",") if c.strip()] or settings.coins
-    universe = Universe(coins=tuple(coins), top_n=args.top_n or settings.top_n)
+    universe = Universe(coins=coins or tuple(settings.coins), top_n=top_n or settings.top_n)
     grace = timedelta(hours=settings.snapshot_grace_hours)
-    live = snapshots.plan_days(days.day_list(), datetime.now(timezone.utc), grace).live
+    live = snapshots.plan_days(span.day_list(), datetime.now(timezone.utc), grace).live
     request = planner.PlanRequest(
-        first=days.start,
-        end=days.end,
+        first=span.start,
+        end=span.end,
         coins=len(universe.coins) or universe.top_n,
         resolve_top_n=not universe.coins,
         live_days=len(live),
-        span_days=args.span_days or settings.history_span_days,
-        markets_per_coin=args.markets_per_coin or settings.markets_per_coin,
+        span_days=span_days or settings.history_span_days,
+        markets_per_coin=markets_per_coin or settings.markets_per_coin,
     )
-    estimates = [ds.estimate(request) for ds in _selected(args)]
-    say(f"plan: {days.start}...{days.last} ({days.day_count} days), {universe.describe()}")
+    estimates = [ds.estimate(request) for ds in select]
+    text = f"{span.start}...{span.last}"
+    say(f"plan: {text} ({plural(span.day_count, 'day')}), {universe.describe()}")
     say(f"{'asset':<18} {'requests':>9} {'bytes':>14} {'credits':>9}")
     for e in estimates:
         say(f"{e.asset:<18} {e.requests:>9,} {e.bytes:>14,} {e.credits:>9,}   {'; '.join(e.notes)}")
-    total_requests = sum(e.requests for e in estimates)
-    total_credits = sum(e.credits for e in estimates)
-    say(f"{'total':<18} {total_requests:>9,} {'':>14} {total_credits:>9,}")
-    budget = settings.credit_budget if args.budget is None else config.parse_budget(args.budget)
-    if budget is None:
-        say("COINCAP_CREDIT_BUDGET=off: runs are not budget-guarded")
+    total = sum(e.credits for e in estimates)
+    say(f"{'total':<18} {sum(e.requests for e in estimates):>9,} {'':>14} {total:>9,}")
+    ctx = click.get_current_context()
+    from_option = ctx.get_parameter_source("budget") is click.core.ParameterSource.COMMANDLINE
+    limit = budget if from_option else settings.credit_budget
+    if limit is None:
+        say("budget: off (runs are not budget-guarded)")
         return 0
     spent = 0
     if settings.database_url is not None:
         store = PostgresStore(settings.require_database_url(), schema=settings.pg_schema)
         spent = ledger.spent_this_month(store, source=settings.coincap_base_url)
     try:
-        say(planner.check_budget(total_credits, budget, spent))
+        say(planner.check_budget(total, limit, spent))
     except planner.BudgetExceededError as exc:
         say(f"REFUSED: {exc}")
         return 2
     return 0
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
+@cli.command(context_settings=CONTEXT)
+@window_options(AssetList(), "asset_history")
+def replay(
+    select: list[datasets.Dataset],
+    partition: date | None,
+    partition_range: tuple[date, date] | None,
+) -> int:
     """Rebuild PostgreSQL tables from the MongoDB raw archive: zero API calls."""
-    from criptopipe.pipeline.replay import replay
+    from criptopipe.pipeline.replay import replay as replay_dataset
     from criptopipe.storage.mongo import MongoStore
 
-    days = _window(args)
+    span = days_of(partition, partition_range)
     settings = config.settings()
     if settings.database_url is None or settings.mongodb_uri is None:
         local = commands.prepare(with_sandbox=False)
@@ -101,15 +187,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
     pg = PostgresStore(settings.require_database_url(), schema=settings.pg_schema)
     mongo = MongoStore(settings.require_mongodb_uri())
     try:
-        for ds in _selected(args):
-            result = replay(pg, mongo, ds, days.start, days.end, progress=say)
+        for ds in select:
+            result = replay_dataset(pg, mongo, ds, span.start, span.end, progress=say)
+            without = result.days_without_archive
             say(
-                f"{ds.name}: {result.rows} rows rebuilt over {result.days_replayed} day(s) from "
-                "the archive, 0 API calls"
+                f"{ds.name}: {plural(result.rows, 'row')} rebuilt over "
+                f"{plural(result.days_replayed, 'day')} from the archive, 0 API calls"
                 + (
-                    f"; {len(result.days_without_archive)} day(s) had no archived documents and "
+                    f"; {plural(len(without), 'day')} had no archived documents and "
                     "were left as they were"
-                    if result.days_without_archive
+                    if without
                     else ""
                 )
             )
@@ -118,76 +205,58 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_fill_gaps(args: argparse.Namespace) -> int:
-    """Fetch only the (coin, day) holes of asset_history in a range, as one Dagster run."""
-    days = _window(args)
-    local = commands.prepare()
-    if local is None:
-        return 1
-    commands.use(local)
-    commands.reap_dead_runs()
-    log = commands.log_file("fill-gaps")
-    config_json = '{"ops": {"asset_history": {"config": {"fill_gaps": true}}}}'
-    commands.materialize(
-        "asset_history",
-        ["--partition-range", f"{days.start}...{days.last}", "--config-json", config_json],
-        log,
-        "fill gaps",
-    )
-    say(f"log: {log}")
-    return 0
+@cli.command("fill-gaps", context_settings=CONTEXT)
+@window_options(AssetList(allowed="gaps_fillable"), "asset_history")
+@click.option(
+    "--coins",
+    type=CoinList(),
+    show_default="CRIPTOPIPE_COINS, else the coins of the latest raw_assets snapshot",
+    help="CoinCap ids to look for gaps in.",
+)
+def fill_gaps(
+    select: list[datasets.Dataset],
+    partition: date | None,
+    partition_range: tuple[date, date] | None,
+    coins: tuple[str, ...] | None,
+) -> int:
+    """Find the missing (coin, day) pairs in PostgreSQL, print them, and fetch only those
+    (one run per asset); nothing missing: no run and no CoinCap call."""
+    from criptopipe.local import fill_gaps as gaps
+
+    span = days_of(partition, partition_range)
+    return gaps.cmd_fill_gaps(select, span.start, span.last, coins or ())
 
 
-def _add_window(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--select", default="asset_history", help="comma-separated asset names")
-    p.add_argument("--partition", help="one day, YYYY-MM-DD")
-    p.add_argument("--partition-range", help="YYYY-MM-DD...YYYY-MM-DD (both included)")
+@cli.command(context_settings=CONTEXT)
+def env() -> int:
+    """Print the variables a local run uses (export lines), starting what is missing."""
+    return commands.cmd_env()
+
+
+@cli.command(context_settings=CONTEXT)
+def stop() -> int:
+    """Stop everything run, dev and dashboard started: the Dagster UI and daemon, the
+    dashboard, the local PostgreSQL and MongoDB and the sandbox."""
+    return commands.cmd_stop()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="criptopipe", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="the main job: backfill history, snapshot the latest day")
-    run.add_argument("--days", type=int, default=30, help="days of asset_history (default 30)")
-    run.set_defaults(func=lambda a: commands.cmd_run(a.days))
-    dev = sub.add_parser("dev", help="the Dagster UI and daemon on the project's instance")
-    dev.add_argument("--host", default="127.0.0.1")
-    dev.add_argument("--port", type=int, default=3000)
-    dev.set_defaults(func=lambda a: commands.cmd_dev(a.host, a.port))
-    dash = sub.add_parser("dashboard", help="the Streamlit dashboard")
-    dash.add_argument("--port", type=int, default=8501)
-    dash.set_defaults(func=lambda a: commands.cmd_dashboard(a.port))
-    plan = sub.add_parser("plan", help="requests and credits a materialization will cost")
-    _add_window(plan)
-    plan.add_argument("--coins", help="comma-separated CoinCap ids (default: CRIPTOPIPE_COINS)")
-    plan.add_argument("--top-n", type=int, help="top N by market cap (default: CRIPTOPIPE_TOP_N)")
-    plan.add_argument(
-        "--span-days", type=int, help="days per history request (CRIPTOPIPE_HISTORY_SPAN_DAYS)"
-    )
-    plan.add_argument(
-        "--markets-per-coin", type=int, help="markets per coin (CRIPTOPIPE_MARKETS_PER_COIN)"
-    )
-    plan.add_argument("--budget", help="credits per month (default: COINCAP_CREDIT_BUDGET)")
-    plan.set_defaults(func=cmd_plan)
-    rep = sub.add_parser("replay", help="rebuild PostgreSQL from the MongoDB archive (0 calls)")
-    _add_window(rep)
-    rep.set_defaults(func=cmd_replay)
-    gaps = sub.add_parser("fill-gaps", help="fetch only the missing (coin, day) history")
-    _add_window(gaps)
-    gaps.set_defaults(func=cmd_fill_gaps)
-    sub.add_parser("env", help="print the variables a local run uses").set_defaults(
-        func=lambda _: commands.cmd_env()
-    )
-    sub.add_parser("stop", help="stop local servers and the sandbox").set_defaults(
-        func=lambda _: commands.cmd_stop()
-    )
-    args = parser.parse_args(argv)
+    """Run the command; bad input and configuration end in one line on stderr (exit 2)."""
     try:
-        return int(args.func(args))
-    except config.ConfigError as exc:
-        say(f"error: {exc}")
+        result = cli.main(args=argv, prog_name="criptopipe", standalone_mode=False)
+    except click.exceptions.Exit as exc:  # --help
+        return int(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
         return 2
+    except PLAIN_ERRORS as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    return int(result or 0)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -36,6 +36,9 @@ class Dataset(Table):
     snapshot: bool = False
     #: the column `valid_prices` checks (None: the dataset has no price)
     price_column: str | None = "price_usd"
+    #: its asset takes run config `fill_gaps: true` (fetch only missing (coin, day) pairs):
+    #: what `criptopipe fill-gaps` may select
+    gaps_fillable: bool = False
 
     def frame(self, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         """Rows as the stores take them: this table's columns plus the archive's."""
@@ -136,6 +139,7 @@ ASSET_HISTORY = register(
         indexes=(("day",),),
         rows_from_documents=rows.history_rows_from_documents,
         estimate=planner.history,
+        gaps_fillable=True,
     )
 )
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dagster as dg
 
+from criptopipe.days import START_DATE
 from criptopipe.storage.slices import Slice, as_date
 
-START_DATE = "2013-01-01"
+__all__ = ["START_DATE", "daily_partitions", "window"]
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=START_DATE, timezone="UTC")
 

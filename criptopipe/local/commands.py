@@ -17,12 +17,14 @@ from pathlib import Path
 
 from criptopipe import config, datasets
 from criptopipe.local import env as localenv
+from criptopipe.local import settings as localcfg
 from criptopipe.local.ports import DevServerError
 from criptopipe.storage import ledger
 from criptopipe.storage.errors import redact_url
 from criptopipe.storage.mongo import MongoStore
 from criptopipe.storage.postgres import PostgresStore
 from criptopipe.storage.slices import Slice
+from criptopipe.text import plural
 
 BANNER = "=" * 78
 
@@ -37,12 +39,25 @@ def use(local: localenv.LocalEnv) -> config.Settings:
     return config.settings()
 
 
-def prepare(*, with_sandbox: bool = True) -> localenv.LocalEnv | None:
+def prepare(*, with_sandbox: bool = True, command: str = "make run") -> localenv.LocalEnv | None:
     try:
-        return localenv.prepare(with_sandbox=with_sandbox)
-    except DevServerError as exc:
+        return localenv.prepare(with_sandbox=with_sandbox, command=command)
+    except (DevServerError, config.ConfigError) as exc:
         say(f"error: {exc}")
         return None
+
+
+def missing_key(local_env: localenv.LocalEnv) -> bool:
+    """Real CoinCap without a key: say so in one line, before any run (the run would fail on
+    its first request)."""
+    if local_env.sandbox or os.environ.get("COINCAP_API_KEY"):
+        return False
+    say(
+        f"error: COINCAP_API_KEY is not set and COINCAP_BASE_URL={local_env.base_url} is not a "
+        "local sandbox. Export COINCAP_API_KEY=<your key from https://pro.coincap.io/dashboard>, "
+        "or unset COINCAP_BASE_URL to run on the local sandbox's synthetic data."
+    )
+    return True
 
 
 def reap_dead_runs() -> None:
@@ -74,10 +89,24 @@ def materialize(select: str, partition_args: list[str], log: Path, label: str) -
         out.flush()
         res = subprocess.run(cmd, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
     if res.returncode != 0:
-        tail = log.read_text(errors="replace").splitlines()[-40:]
-        say("\n".join("    | " + line for line in tail))
+        say("\n".join("    | " + line for line in root_errors(log)))
         raise SystemExit(f"\n{label} failed (exit {res.returncode}); full log: {log}")
     say(f"    done in {time.monotonic() - started:.1f}s")
+
+
+def root_errors(log: Path, keep: int = 3) -> list[str]:
+    """The error lines of a failed command's log (`SomeError: what happened`), last first
+    seen, without the tracebacks around them; the log's last lines when it has none."""
+    lines = log.read_text(errors="replace").splitlines()
+    found: list[str] = []
+    for line in lines:
+        text = line.strip()
+        head = text.split(":", 1)[0].rsplit(".", 1)[-1]
+        if ": " in text and head.endswith(("Error", "Exception", "Failure")) and " " not in head:
+            message = f"{head}: {text.split(': ', 1)[1]}"
+            if message not in found:
+                found.append(message)
+    return found[-keep:] or lines[-15:]
 
 
 def log_file(kind: str) -> Path:
@@ -105,13 +134,15 @@ def cmd_run(days: int) -> int:
     local = prepare()
     if local is None:
         return 1
+    if missing_key(local):
+        return 2
     settings = use(local)
     latest = datetime.now(timezone.utc).date() - timedelta(days=1)
     history = Slice.days(latest - timedelta(days=days - 1), latest)
     say(BANNER)
     if local.sandbox:
-        say("SANDBOX MODE: COINCAP_API_KEY is not set, so every price below is SYNTHETIC,")
-        say(f"served by the local CoinCap sandbox at {local.base_url}.")
+        say("SANDBOX MODE: every price below is SYNTHETIC, served by the local CoinCap")
+        say(f"sandbox at {local.base_url}.")
         say("Export COINCAP_API_KEY=<your key> (https://pro.coincap.io) to load real data.")
     else:
         say(f"CoinCap: {local.base_url} (credits are spent on your key)")
@@ -122,7 +153,7 @@ def cmd_run(days: int) -> int:
     started_at = datetime.now(timezone.utc)
     reap_dead_runs()
     span = f"{history.start}...{history.last}"
-    say(f"[1/2] asset_history {span} ({days} days, one range run)")
+    say(f"[1/2] asset_history {span} ({plural(days, 'day')}, one range run)")
     materialize("asset_history", ["--partition-range", span], log, "history")
     snapshot_names = ",".join(ds.name for ds in datasets.all_datasets() if ds.snapshot)
     say(f"[2/2] {snapshot_names.replace(',', ' + ')} for the latest closed day, {latest}")
@@ -134,9 +165,11 @@ def cmd_run(days: int) -> int:
     _print_spend(settings, started_at)
     say()
     say(f"Run log: {log}")
-    say("Open the Dagster UI: make dev  ->  http://localhost:3000")
-    say("Open the dashboard:  make dashboard  ->  http://localhost:8501")
-    say("Stop local servers:  make stop")
+    ports = localcfg.local_settings()
+    say(f"Open the Dagster UI: make dev  ->  http://{ports.ui_host}:{ports.port(localcfg.UI)[0]}")
+    dash = f"http://{ports.dashboard_host}:{ports.port(localcfg.DASHBOARD)[0]}"
+    say(f"Open the dashboard:  make dashboard  ->  {dash}")
+    say("Stop everything:     make stop")
     return 0
 
 
@@ -146,50 +179,11 @@ def _print_spend(settings: config.Settings, since: datetime) -> None:
     requests = sum(r for r, _, _ in spent.values())
     credits = sum(c for _, _, c in spent.values())
     say()
-    say(f"CoinCap spend this run: {requests} requests, {credits} credits")
+    say(f"CoinCap spend this run: {plural(requests, 'request')}, {plural(credits, 'credit')}")
     for asset, (r, b, c) in spent.items():
-        say(f"  {asset:<18} {r:>5} requests {b:>12,} bytes {c:>6} credits")
-
-
-def _exec(argv: list[str], with_sandbox: bool = True, reap: bool = False) -> int:
-    local = prepare(with_sandbox=with_sandbox)
-    if local is None:
-        return 1
-    if local.sandbox:
-        say(f"SANDBOX MODE: CoinCap data is SYNTHETIC ({local.base_url}).")
-    os.environ.update(local.env)
-    if reap:
-        reap_dead_runs()
-    os.execvpe(argv[0], argv, dict(os.environ))
-    return 0  # pragma: no cover - exec does not return
-
-
-def cmd_dev(host: str, port: int) -> int:
-    workspace = localenv.project_root() / "workspace.yaml"
-    return _exec(
-        [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", host, "-p", str(port)],
-        reap=True,
-    )
-
-
-def cmd_dashboard(port: int) -> int:
-    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
-    return _exec(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(app),
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        with_sandbox=False,
-    )
+        say(
+            f"  {asset:<18} {plural(r, 'request'):>14} {plural(b, 'byte'):>18} {plural(c, 'credit'):>12}"
+        )
 
 
 def cmd_env() -> int:

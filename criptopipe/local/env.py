@@ -24,10 +24,11 @@ import httpx
 
 from criptopipe.config import DEFAULT_BASE_URL, DEFAULT_SCHEMA
 from criptopipe.local import servers
-from criptopipe.local.ports import DevServerError, free_port, port_open
+from criptopipe.local import settings as local
+from criptopipe.local.ports import DevServerError, claim
 
-SANDBOX_PORT = 8555
 SANDBOX_KEY = "sandbox"
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 @dataclass
@@ -63,15 +64,34 @@ def _sandbox_healthy(port: int) -> bool:
     return False
 
 
-def start_sandbox(root: Path, port: int = SANDBOX_PORT) -> str:
+def is_sandbox(base_url: str) -> bool:
+    """Whether `base_url` is served by a CoinCap sandbox (criptopipe-sandbox) on this machine:
+    its admin route answers. Only loopback URLs are asked; CoinCap itself never is."""
+    parts = urlsplit(base_url)
+    if parts.hostname not in LOOPBACK_HOSTS or parts.port is None:
+        return False
+    with contextlib.suppress(httpx.HTTPError):
+        origin = f"{parts.scheme}://{parts.netloc}"
+        return httpx.get(f"{origin}/__admin/health", timeout=1).status_code == 200
+    return False
+
+
+def start_sandbox(
+    root: Path, ports: local.LocalSettings | None = None, command: str = "make run"
+) -> str:
     """Start the CoinCap sandbox in the background (or reuse it); returns its base URL."""
+    ports = ports or local.local_settings()
+    wanted, chosen = ports.port(local.SANDBOX)
     path = _sandbox_state(root)
     with contextlib.suppress(OSError, ValueError, KeyError):
         known = json.loads(path.read_text())
         if _sandbox_healthy(int(known["port"])):
-            return f"http://127.0.0.1:{known['port']}/v3"
-    if port_open(port):
-        port = free_port()
+            if not chosen or int(known["port"]) == wanted:
+                return f"http://127.0.0.1:{known['port']}/v3"
+            stop_sandbox(root)
+    port = claim(
+        wanted, local.SANDBOX.variable, local.SANDBOX.what, chosen, fallback=True, command=command
+    )
     log = state_dir(root) / "sandbox.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
@@ -136,14 +156,20 @@ def dagster_env(root: Path, database_url: str) -> dict[str, str]:
     return out
 
 
-def prepare(root: Path | None = None, *, with_sandbox: bool = True) -> LocalEnv:
-    """Everything a local run needs, started if missing; returns the variables to run with."""
+def prepare(
+    root: Path | None = None, *, with_sandbox: bool = True, command: str = "make run"
+) -> LocalEnv:
+    """Everything a local run needs, started if missing; returns the variables to run with.
+
+    The sandbox is started only when there is neither a key nor a base URL; `sandbox` is true
+    when the data will be synthetic: that sandbox, or a base URL served by one."""
     root = root or project_root()
+    ports = local.local_settings()
     env: dict[str, str] = {}
-    local = not (os.environ.get("DATABASE_URL") and os.environ.get("MONGODB_URI"))
-    if local:
+    local_servers = not (os.environ.get("DATABASE_URL") and os.environ.get("MONGODB_URI"))
+    if local_servers:
         schema = os.environ.get("CRIPTOPIPE_PG_SCHEMA") or DEFAULT_SCHEMA
-        started = servers.up(state_dir(root), schema)
+        started = servers.up(state_dir(root), schema, ports, command)
         # the dashboard reads the local server only when the pipeline writes there too
         if os.environ.get("DATABASE_URL"):
             started.pop("DASHBOARD_DATABASE_URL")
@@ -154,17 +180,24 @@ def prepare(root: Path | None = None, *, with_sandbox: bool = True) -> LocalEnv:
     for key, value in dagster_env(root, database_url).items():
         env.setdefault(key, value)
     sandbox = False
-    if not os.environ.get("COINCAP_API_KEY") and with_sandbox:
-        if not os.environ.get("COINCAP_BASE_URL"):
-            env["COINCAP_BASE_URL"] = start_sandbox(root)
+    if with_sandbox:
+        if not os.environ.get("COINCAP_API_KEY") and not os.environ.get("COINCAP_BASE_URL"):
+            env["COINCAP_BASE_URL"] = start_sandbox(root, ports, command)
             env["COINCAP_API_KEY"] = SANDBOX_KEY
-        sandbox = True
-    return LocalEnv(env=env, sandbox=sandbox, local_servers=local)
+            sandbox = True
+        else:
+            sandbox = is_sandbox(os.environ.get("COINCAP_BASE_URL") or DEFAULT_BASE_URL)
+    return LocalEnv(env=env, sandbox=sandbox, local_servers=local_servers)
 
 
 def stop(root: Path | None = None) -> list[str]:
+    """Everything run/dev/dashboard started: the UI and daemon and the dashboard first (so
+    nothing is left talking to a stopped database), then the servers and the sandbox."""
+    from criptopipe.local import processes
+
     root = root or project_root()
-    stopped = servers.down(state_dir(root))
+    stopped = processes.stop_all(state_dir(root))
+    stopped += servers.down(state_dir(root))
     if stop_sandbox(root):
         stopped.append("sandbox")
     return stopped

@@ -14,8 +14,9 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from criptopipe.local import settings as local
 from criptopipe.local.mongo import MongoServer
-from criptopipe.local.ports import DevServerError, free_port, port_open
+from criptopipe.local.ports import DevServerError, claim, port_open
 from criptopipe.local.postgres import (
     DAGSTER_DB,
     DEFAULT_SCHEMA,
@@ -46,27 +47,44 @@ def _load_state(root: Path) -> LocalState | None:
     return None
 
 
-def _pick_port(preferred: int) -> int:
-    return preferred if not port_open(preferred) else free_port()
+def _port(setting: local.PortSetting, ports: local.LocalSettings, command: str) -> int:
+    """The setting's port (the default when unset; a taken default moves to a free port, the
+    environment hands the address on), or a clear error when a chosen one is taken."""
+    port, chosen = ports.port(setting)
+    return claim(port, setting.variable, setting.what, chosen, fallback=True, command=command)
 
 
-def up(root: Path, schema: str = DEFAULT_SCHEMA) -> dict[str, str]:
+def up(
+    root: Path,
+    schema: str = DEFAULT_SCHEMA,
+    ports: local.LocalSettings | None = None,
+    command: str = "make run",
+) -> dict[str, str]:
     """Start (or reuse) the project-local servers, with the dashboard's read-only role on
-    `schema`; returns the environment that points at them."""
+    `schema`; returns the environment that points at them. A running server is reused unless
+    its port variable now asks for another port: then it moves there."""
     root.mkdir(parents=True, exist_ok=True)
+    ports = ports or local.local_settings()
     state = _load_state(root)
     pg_dir, mongo_dir = root / "postgres", root / "mongo"
     pg = PostgresServer(pg_dir, state.pg_port if state else 0, find_pg_bin())
-    if state is None or not pg.running():
-        pg.port = state.pg_port if state and not port_open(state.pg_port) else _pick_port(55432)
+    pg_wanted, pg_chosen = ports.port(local.PG)
+    if pg.running() and pg_chosen and pg.port != pg_wanted:
+        pg.stop()
+    if not pg.running():
+        reuse = state is not None and not pg_chosen and not port_open(state.pg_port)
+        pg.port = state.pg_port if reuse and state else _port(local.PG, ports, command)
     pg.start()
     pg.ensure_reader(schema)
-    mongo = MongoServer(mongo_dir, state.mongo_port if state else _pick_port(57017))
-    if state is not None and state.mongo_pid and _alive(state.mongo_pid) and port_open(mongo.port):
+    mongo_wanted, mongo_chosen = ports.port(local.MONGO)
+    mongo = MongoServer(mongo_dir, state.mongo_port if state else mongo_wanted)
+    alive = state is not None and bool(state.mongo_pid) and _alive(state.mongo_pid or 0)
+    if alive and state and port_open(mongo.port):
         mongo.pid = state.mongo_pid
-    else:
-        if port_open(mongo.port):
-            mongo.port = free_port()
+        if mongo_chosen and mongo.port != mongo_wanted:
+            mongo.stop()
+    if mongo.pid is None:
+        mongo.port = _port(local.MONGO, ports, command)
         mongo.start()
     _state_file(root).write_text(json.dumps(asdict(LocalState(pg.port, mongo.port, mongo.pid))))
     return environment(pg, mongo)

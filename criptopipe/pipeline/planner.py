@@ -23,6 +23,7 @@ from criptopipe.sources.coincap.credits import (
     MARKET_BYTES,
     credits_for,
 )
+from criptopipe.text import plural
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ def estimate_history(
         total_bytes += coins * size
         total_credits += coins * cost
     notes = [
-        f"{coins} coins x {len(history_chunks(days, span_days))} request(s) of <= {span_days} days"
+        f"{plural(coins, 'coin')} x {plural(len(history_chunks(days, span_days)), 'request')} "
+        f"of <= {plural(span_days, 'day')}"
     ]
     if resolve_top_n:
         size, cost = _request(coins, ASSET_BYTES)
@@ -120,7 +122,9 @@ def estimate_raw_assets(
         requests=live_days * pages,
         bytes=live_days * size,
         credits=live_days * (cost + pages - 1),
-        notes=[f"{live_days} live day(s); older partitions come from the archive at 0 credits"],
+        notes=[
+            f"{plural(live_days, 'live day')}; older partitions come from the archive at 0 credits"
+        ],
     )
 
 
@@ -140,7 +144,9 @@ def estimate_markets(
         requests=live_days * coins,
         bytes=live_days * coins * size,
         credits=live_days * coins * cost,
-        notes=[f"{coins} coins x {live_days} live day(s), <= {markets} markets each"],
+        notes=[
+            f"{plural(coins, 'coin')} x {plural(live_days, 'live day')}, <= {markets} markets each"
+        ],
     )
     if resolve_top_n and live_days:
         size, cost = _request(coins, ASSET_BYTES)
@@ -153,7 +159,7 @@ def check_budget(estimate_credits: int, budget: int | None, spent: int) -> str:
 
     Returns a one-line summary for the logs when the run fits (or no budget is set)."""
     if budget is None:
-        return f"estimated {estimate_credits} credits (budget guard off)"
+        return f"estimated {estimate_credits:,} credits (budget guard off)"
     remaining = budget - spent
     if estimate_credits > remaining:
         raise BudgetExceededError(
@@ -163,8 +169,8 @@ def check_budget(estimate_credits: int, budget: int | None, spent: int) -> str:
             "COINCAP_CREDIT_BUDGET, or override once with run config `ignore_budget: true`."
         )
     return (
-        f"estimated {estimate_credits} credits; {remaining} of the month's {budget} remain "
-        f"({spent} spent)"
+        f"estimated {estimate_credits:,} credits; {remaining:,} of the month's {budget:,} remain "
+        f"({spent:,} spent)"
     )
 
 
