@@ -35,8 +35,8 @@ class Day(click.ParamType):
             self.fail(f"{text!r} is not a date{why}: give YYYY-MM-DD, e.g. {example}", param, ctx)
         if len(text) != 10:
             self.fail(f"{text!r} is not YYYY-MM-DD: write it as {day.isoformat()}", param, ctx)
-        if why := days.outside(day):
-            self.fail(why, param, ctx)
+        if outside := days.outside(day):
+            self.fail(outside, param, ctx)
         return day
 
 
