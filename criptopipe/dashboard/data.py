@@ -7,10 +7,12 @@ numbers these return, and they can be checked against the tables directly.
 from __future__ import annotations
 
 import calendar
+import math
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -23,6 +25,17 @@ def money(value: Any) -> str:
     for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(v) >= size:
             return f"${v / size:,.2f}{unit}"
+    return f"${v:,.2f}"
+
+
+def usd(value: Any) -> str:
+    """A price in full, with thousands separators: '$60,348.12'; below a dollar, four
+    significant digits ('$0.01234'), so a small coin's price is never '$0.00'."""
+    if value is None or pd.isna(value):
+        return "-"
+    v = float(value)
+    if v != 0 and abs(v) < 1:
+        return f"${v:,.{max(2, 3 - math.floor(math.log10(abs(v))))}f}"
     return f"${v:,.2f}"
 
 
@@ -155,8 +168,74 @@ def month_end(today: date) -> date:
     return today.replace(day=calendar.monthrange(today.year, today.month)[1])
 
 
-def pace(spent: int, budget: int, today: date) -> float:
-    """Credits the month will have spent at today's pace, as a share of the budget (%)."""
-    elapsed = today.day
-    total = (month_end(today) - today.replace(day=1) + timedelta(days=1)).days
-    return spent / elapsed * total / budget * 100 if budget else 0.0
+#: days of the month that must have passed before a projection says anything
+MIN_PROJECTION_DAYS = 7
+
+
+@dataclass(frozen=True)
+class Projection:
+    spent: int
+    days: int  # days of the month so far, today included
+    month_days: int
+    budget: int
+
+    @property
+    def per_day(self) -> float:
+        return self.spent / self.days
+
+    @property
+    def month_total(self) -> float:
+        return self.per_day * self.month_days
+
+    @property
+    def share(self) -> float:
+        return self.month_total / self.budget * 100
+
+    def explain(self, month: str) -> str:
+        return (
+            f"At this pace the month ends at {self.share:.0f}% of the budget: "
+            f"{self.spent:,} credits in the first {self.days} days of {month} "
+            f"({self.per_day:,.1f} a day) x {self.month_days} days = "
+            f"{self.month_total:,.0f} of {self.budget:,}."
+        )
+
+
+def projection(spent: int, budget: int | None, today: date) -> Projection | None:
+    """The month's spend at today's average daily pace, or None while the month is younger than
+    MIN_PROJECTION_DAYS days (one busy first day would project an alarm) or has no budget."""
+    if not budget or today.day < MIN_PROJECTION_DAYS:
+        return None
+    return Projection(spent, today.day, month_end(today).day, budget)
+
+
+def is_sandbox_url(url: str) -> bool:
+    """A CoinCap stand-in rather than CoinCap: on this machine, or compose's `sandbox` service.
+    Its credits are synthetic and never count against the budget."""
+    host = urlsplit(url).hostname or ""
+    return host in ("127.0.0.1", "localhost", "::1", "sandbox") or host.endswith(".invalid")
+
+
+def spend_by_url(credits: pd.DataFrame, budgeted: str, budget: int | None) -> pd.DataFrame:
+    """This month's requests and credits per CoinCap URL, the budgeted one first, each saying
+    what it is and whether the budget applies to it."""
+    columns = ["url", "kind", "requests", "credits", "budget"]
+    if credits.empty:
+        return pd.DataFrame(columns=columns)
+    per = credits.groupby("source")[["requests", "credits"]].sum().astype(int)
+    rows = []
+    for url, (requests, spent) in per.iterrows():
+        url = str(url)
+        sandbox = is_sandbox_url(url)
+        rows.append(
+            {
+                "url": url,
+                "kind": "sandbox (synthetic data)" if sandbox else "CoinCap",
+                "requests": int(requests),
+                "credits": int(spent),
+                "budget": "no (synthetic)" if sandbox else (f"{budget:,}" if budget else "off"),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.sort_values("url", key=lambda u: u != budgeted, kind="stable").reset_index(
+        drop=True
+    )

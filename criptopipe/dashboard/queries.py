@@ -196,13 +196,14 @@ def recent_runs(src: Sources, limit: int = 10) -> pd.DataFrame:
 
 
 def credits_per_day(src: Sources, since: date) -> pd.DataFrame:
-    """Credits and requests spent per UTC day and asset since `since` (from the ledger)."""
+    """Credits and requests spent per UTC day, asset and CoinCap URL since `since` (from the
+    ledger): each URL has its own budget, and a sandbox's credits count against none."""
     return read(
         src,
         sql.SQL(
-            "SELECT (recorded_at AT TIME ZONE 'UTC')::date AS day, asset, "
+            "SELECT (recorded_at AT TIME ZONE 'UTC')::date AS day, asset, source, "
             "sum(requests)::int AS requests, sum(credits)::int AS credits FROM {} "
-            "WHERE recorded_at >= %s GROUP BY 1, 2 ORDER BY 1, 2"
+            "WHERE recorded_at >= %s GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
         ).format(table(src, "credit_ledger")),
         (datetime(since.year, since.month, since.day, tzinfo=timezone.utc),),
         needs="credit_ledger",

@@ -35,6 +35,8 @@ class Sources:
     schema: str
     mongo_uri: str | None
     budget: int | None  # credits per month; None when COINCAP_CREDIT_BUDGET=off
+    #: the CoinCap URL the budget is for (COINCAP_BASE_URL): other URLs' spend is shown apart
+    coincap_url: str = config.DEFAULT_BASE_URL
 
     @classmethod
     def from_settings(cls, settings: config.Settings | None = None) -> Sources:
@@ -44,6 +46,7 @@ class Sources:
             schema=settings.pg_schema,
             mongo_uri=settings.reader_mongodb_uri(),
             budget=settings.credit_budget,
+            coincap_url=settings.coincap_base_url,
         )
 
     def store(self) -> PostgresStore:

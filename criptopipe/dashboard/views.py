@@ -1,8 +1,8 @@
-"""The four pages: Market, Coin, Exchanges, Pipeline health.
+"""The four pages: Market, Coin, Exchanges, Pipeline health (health.py).
 
-Each page reads through `cached` (queries.py results kept for a minute per data source, so a
-page renders from memory on every rerun a widget triggers) and, when its tables are empty or
-missing, says how to load data instead of failing.
+Each page reads through `cached` (cache.py: queries.py results kept for a minute per data
+source) and, when its tables are empty or missing, says how to load data instead of failing.
+Every figure says what it is: a d1 average or a snapshot price, and when a snapshot was fetched.
 """
 
 from __future__ import annotations
@@ -14,24 +14,13 @@ import pandas as pd
 import streamlit as st
 
 from criptopipe.dashboard import charts, data
-from criptopipe.dashboard import queries as q
+from criptopipe.dashboard.cache import EMPTY, cached
+from criptopipe.dashboard.cache import fetched as _fetched
+from criptopipe.dashboard.health import pipeline_health
 
-TTL_SECONDS = 60
-EMPTY = (
-    "No data yet. Load some with `make run` (30 days of history and the latest snapshots; "
-    "without COINCAP_API_KEY it uses the synthetic sandbox), then reload this page."
-)
+__all__ = ["EMPTY", "PAGES", "cached"]
+
 RANGES = {"30 days": 30, "90 days": 90, "1 year": 365, "all": None}
-
-
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def _cached(src: q.Sources, name: str, *args: Any) -> Any:
-    return getattr(q, name)(src, *args)
-
-
-def cached(name: str, *args: Any) -> Any:
-    """queries.<name>(sources, *args), cached per data source for TTL_SECONDS."""
-    return _cached(q.Sources.from_settings(), name, *args)
 
 
 def market() -> None:
@@ -51,32 +40,47 @@ def market() -> None:
         "BTC dominance",
         f"{kpis.btc_dominance_pct:.1f}%" if kpis.btc_dominance_pct is not None else "-",
     )
-    c4.metric("Coins tracked", str(kpis.coins))
+    c4.metric("Coins tracked", f"{kpis.coins:,}")
     st.caption(
-        f"CoinCap snapshot of {kpis.snapshot_date} (the state at the close of that UTC day); "
-        "dominance is bitcoin's share of the tracked coins' market cap."
+        f"CoinCap's asset list for {kpis.snapshot_date} (partition), fetched "
+        f"{_fetched(assets)}: prices are the live price when fetched, not a daily average. "
+        "Dominance is bitcoin's share of the tracked coins' market cap."
     )
     gainers, losers = data.movers(assets)
-    pct = st.column_config.NumberColumn(format="%+.2f%%")
-    price = st.column_config.NumberColumn(format="$%.4f")
+    movers_config = {
+        "symbol": st.column_config.TextColumn("symbol"),
+        "name": st.column_config.TextColumn("coin"),
+        "price": st.column_config.NumberColumn("price (USD, when fetched)", format="dollar"),
+        "24h %": st.column_config.NumberColumn("change 24h", format="%+.2f%%"),
+    }
     g, lo = st.columns(2)
     g.subheader("Top gainers (24h)")
-    g.dataframe(gainers, hide_index=True, column_config={"24h %": pct, "price": price})
+    g.dataframe(gainers, hide_index=True, column_config=movers_config)
     lo.subheader("Top losers (24h)")
-    lo.dataframe(losers, hide_index=True, column_config={"24h %": pct, "price": price})
+    lo.dataframe(losers, hide_index=True, column_config=movers_config)
     st.subheader("Coins")
+    table = data.coins_table(assets, cached("trends", 30))
     st.dataframe(
-        data.coins_table(assets, cached("trends", 30)),
+        table.style.format(
+            {"market cap": data.money, "volume 24h": data.money, "price": data.usd}, na_rep="-"
+        ),
         hide_index=True,
         width="stretch",
-        column_config={
-            "trend": st.column_config.LineChartColumn("30d price"),
-            "price": price,
-            "24h %": pct,
-            "market cap": st.column_config.NumberColumn(format="$%.0f"),
-            "volume 24h": st.column_config.NumberColumn(format="$%.0f"),
-        },
+        column_config=COIN_COLUMNS,
     )
+
+
+#: the Market page's coin table: a label for every column
+COIN_COLUMNS: dict[str, Any] = {
+    "rank": st.column_config.NumberColumn("rank", help="Rank by market cap"),
+    "coin": st.column_config.TextColumn("coin"),
+    "symbol": st.column_config.TextColumn("symbol"),
+    "price": st.column_config.NumberColumn("price (USD, when fetched)"),
+    "24h %": st.column_config.NumberColumn("change 24h", format="%+.2f%%"),
+    "market cap": st.column_config.NumberColumn("market cap (USD)"),
+    "volume 24h": st.column_config.NumberColumn("volume 24h (USD)"),
+    "trend": st.column_config.LineChartColumn("last 30 days (d1 average)"),
+}
 
 
 def coin() -> None:
@@ -94,22 +98,39 @@ def coin() -> None:
     history = full.tail(days) if days else full
     last = full.iloc[-1]
     snap = cached("coin_snapshot", chosen) or {}
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric(f"Price on {last['day']}", data.money(last["price_usd"]))
-    c2.metric("Days loaded", f"{len(full):,}")
-    c3.metric("Circulating supply", data.quantity(snap.get("supply", last["circulating_supply"])))
-    c4.metric("Max supply", data.quantity(snap.get("max_supply")))
+    c1, c2, c3, c4, c5 = st.columns(5)
+    c1.metric(
+        f"d1 average price, {last['day']}",
+        data.usd(last["price_usd"]),
+        help="CoinCap's 24-hour average price of that UTC day (asset_history).",
+    )
+    if snap:
+        c2.metric(
+            f"Snapshot price, {snap['snapshot_date']}",
+            data.usd(snap.get("price_usd")),
+            help=f"The live price when CoinCap's asset list was fetched ({_fetched(pd.DataFrame([snap]))}); "
+            "the Market page shows this one.",
+        )
+    else:
+        c2.metric("Snapshot price", "-", help="No raw_assets snapshot of this coin yet.")
+    c3.metric("Days loaded", f"{len(full):,}")
+    c4.metric("Circulating supply", data.quantity(snap.get("supply", last["circulating_supply"])))
+    c5.metric("Max supply", data.quantity(snap.get("max_supply")))
     st.plotly_chart(charts.price_history(history, chosen, log), width="stretch")
     markets = cached("latest_markets", chosen)
     st.subheader("Markets by exchange and quote currency")
     if markets.empty:
         st.caption("No market snapshot for this coin yet (`make run` loads the latest one).")
     else:
+        st.caption(
+            f"Market snapshot for {markets['snapshot_date'].iloc[0]}, fetched {_fetched(markets)}."
+        )
         st.plotly_chart(charts.markets_by_exchange(markets), width="stretch")
     st.subheader("Supply")
     max_supply = snap.get("max_supply")
+    symbol = str(snap.get("symbol") or chosen)
     st.plotly_chart(
-        charts.supply(history, float(max_supply) if max_supply is not None else None),
+        charts.supply(history, float(max_supply) if max_supply is not None else None, symbol),
         width="stretch",
     )
     st.subheader("Latest raw CoinCap document (MongoDB raw_assets)")
@@ -139,80 +160,28 @@ def exchanges() -> None:
         return
     share = data.volume_share(markets)
     c1, c2, c3 = st.columns(3)
-    c1.metric("Exchanges", str(len(share)))
+    c1.metric("Exchanges", f"{len(share):,}")
     top = share.iloc[0]
     c2.metric("Largest exchange", f"{top['exchange_id']} ({top['share %']:.1f}%)")
     c3.metric("Markets", f"{len(markets):,}")
     st.caption(
-        f"Market snapshots of {markets['snapshot_date'].iloc[0]}: each tracked coin's markets, "
-        "volume in USD over 24 hours."
+        f"Market snapshot for {markets['snapshot_date'].iloc[0]}, fetched {_fetched(markets)}: "
+        "each tracked coin's markets, volume in USD over the 24 hours before the fetch."
     )
     st.plotly_chart(charts.volume_share(share), width="stretch")
     st.dataframe(
-        share,
+        share.style.format({"volume_usd_24hr": data.money}),
         hide_index=True,
         width="stretch",
         column_config={
-            "share %": st.column_config.ProgressColumn(format="%.2f%%", min_value=0, max_value=100),
-            "volume_usd_24hr": st.column_config.NumberColumn("volume 24h", format="$%.0f"),
+            "exchange_id": st.column_config.TextColumn("exchange"),
+            "volume_usd_24hr": st.column_config.NumberColumn("volume 24h (USD)"),
+            "share %": st.column_config.ProgressColumn(
+                "share of volume", format="%.2f%%", min_value=0, max_value=100
+            ),
+            "markets": st.column_config.NumberColumn("markets"),
         },
     )
-
-
-def pipeline_health() -> None:
-    st.header("Pipeline health")
-    src = q.Sources.from_settings()
-    loaded = cached("days_loaded")
-    if loaded.empty:
-        st.info(EMPTY)
-        return
-    today = q.today()
-    burn = data.month_burn(cached("credits_per_day", today.replace(day=1)), today)
-    spent = int(burn["cumulative"].iloc[-1]) if len(burn) else 0
-    holes = cached("holes")
-    c1, c2, c3 = st.columns(3)
-    c1.metric(
-        "Credits this month",
-        f"{spent:,} / {src.budget:,}" if src.budget else f"{spent:,} (no budget)",
-    )
-    c2.metric("Missing (coin, day) pairs", f"{len(holes):,}")
-    c3.metric("Days of history", str(int((loaded["asset"] == "asset_history").sum())))
-
-    st.plotly_chart(charts.days_calendar(data.calendar_frame(loaded)), width="stretch")
-    st.subheader("Holes (coin, day)")
-    if holes.empty:
-        st.caption("None: every tracked coin has every day between its first and last.")
-    else:
-        st.caption("CoinCap has no price for these; `criptopipe fill-gaps` retries only them.")
-        st.dataframe(holes, hide_index=True)
-
-    st.subheader("Last materializations")
-    st.dataframe(cached("last_loads"), hide_index=True, width="stretch")
-    _table_or(cached("recent_runs"), "No fetches in the credit ledger yet.")
-
-    st.subheader("Credits")
-    if src.budget:
-        st.caption(
-            f"At this pace the month ends at {data.pace(spent, src.budget, today):.0f}% "
-            "of the budget."
-        )
-    st.plotly_chart(charts.credits_vs_budget(burn, src.budget), width="stretch")
-
-    st.subheader("PostgreSQL / MongoDB parity (last 7 loaded days)")
-    latest = tuple((str(asset), day) for asset, day in loaded.groupby("asset")["day"].max().items())
-    _table_or(cached("parity", latest), "MONGODB_URI is not set: parity cannot be checked.")
-
-    st.subheader("Latest check results")
-    _table_or(cached("latest_checks"), "No checks recorded yet.")
-    st.subheader("Failed runs")
-    _table_or(cached("run_failures"), "No failed runs recorded.")
-
-
-def _table_or(frame: pd.DataFrame, empty: str) -> None:
-    if frame.empty:
-        st.caption(empty)
-    else:
-        st.dataframe(frame, hide_index=True, width="stretch")
 
 
 PAGES: dict[str, Callable[[], None]] = {

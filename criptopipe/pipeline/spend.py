@@ -22,6 +22,7 @@ from criptopipe.sources.coincap.settings import ClientSettings
 from criptopipe.storage import ledger
 from criptopipe.storage.postgres import PostgresStore
 from criptopipe.storage.slices import Slice
+from criptopipe.text import plural
 
 T = TypeVar("T")
 Say = Callable[[str], None]
@@ -68,7 +69,10 @@ class Spend:
             summary = f"{exc} Running anyway: ignore_budget is set."
             self.warn(summary)
         self.estimate = estimate
-        self.log(f"plan: {estimate.requests} requests, ~{estimate.bytes:,} bytes; {summary}")
+        self.log(
+            f"plan: {plural(estimate.requests, 'request')}, ~{plural(estimate.bytes, 'byte')}; "
+            f"{summary}"
+        )
 
     def fetch(self, work: Callable[[CoinCapClient], Awaitable[T]]) -> T:
         """Run `work` on a fresh client and record what it spent, whatever the outcome."""
@@ -99,7 +103,10 @@ class Spend:
                 self._record(meter.calls, meter.bytes, meter.credits, succeeded)
 
     def _record(self, requests: int, size: int, credits: int, succeeded: bool) -> None:
-        self.log(f"CoinCap: {requests} requests, {size:,} bytes, {credits} credits")
+        self.log(
+            f"CoinCap: {plural(requests, 'request')}, {plural(size, 'byte')}, "
+            f"{plural(credits, 'credit')}"
+        )
         entry = ledger.LedgerEntry(
             run_id=self.run_id,
             asset=self.asset,
