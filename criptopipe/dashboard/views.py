@@ -100,13 +100,13 @@ def coin() -> None:
     snap = cached("coin_snapshot", chosen) or {}
     c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric(
-        f"d1 average price, {last['day']}",
+        f"d1 avg price, {last['day']:%b %-d}",
         data.usd(last["price_usd"]),
-        help="CoinCap's 24-hour average price of that UTC day (asset_history).",
+        help=f"CoinCap's 24-hour average price of {last['day']} (UTC), from asset_history.",
     )
     if snap:
         c2.metric(
-            f"Snapshot price, {snap['snapshot_date']}",
+            f"Snapshot price, {snap['snapshot_date']:%b %-d}",
             data.usd(snap.get("price_usd")),
             help=f"The live price when CoinCap's asset list was fetched ({_fetched(pd.DataFrame([snap]))}); "
             "the Market page shows this one.",

@@ -142,12 +142,13 @@ def throwaway_names(pg_url: str, mongo_url: str) -> Iterator[tuple[str, str]]:
 
 APP = Path(__file__).resolve().parents[2] / "criptopipe" / "dashboard" / "app.py"
 
-#: page -> (text that appears once its data is in, Plotly charts it draws)
+#: page -> (text that appears once its data is in, Plotly charts it draws, tables it draws at
+#: least)
 PAGE_MARKERS = {
-    "Market": ("BTC dominance", 0),
-    "Coin": ("Latest raw CoinCap document", 3),
-    "Exchanges": ("Largest exchange", 1),
-    "Pipeline health": ("Credits this month", 2),
+    "Market": ("BTC dominance", 0, 3),
+    "Coin": ("Latest raw CoinCap document", 3, 0),
+    "Exchanges": ("Largest exchange", 1, 1),
+    "Pipeline health": ("Credits this month", 2, 4),
 }
 
 
@@ -197,11 +198,14 @@ def streamlit_server(loaded: Loaded, budget: str = "2500") -> Iterator[str]:
 
 
 def wait_until_drawn(browser: Any, page_name: str, timeout_ms: int = 30_000) -> None:
-    """Until the page's data is on screen and every Plotly chart has drawn (two svg layers)."""
-    marker, charts = PAGE_MARKERS[page_name]
+    """Until the page's data is on screen, every Plotly chart has drawn (two svg layers) and
+    every table its canvas."""
+    marker, charts, tables = PAGE_MARKERS[page_name]
     browser.get_by_text(marker).first.wait_for(timeout=timeout_ms)
     browser.wait_for_function(
-        "n => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 2 * n",
-        arg=charts,
+        """([charts, tables]) =>
+            document.querySelectorAll('.js-plotly-plot .main-svg').length >= 2 * charts
+            && document.querySelectorAll('[data-testid="stDataFrame"] canvas').length >= tables""",
+        arg=[charts, tables],
         timeout=timeout_ms,
     )

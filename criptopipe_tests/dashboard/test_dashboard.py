@@ -185,8 +185,8 @@ def test_coin_page_history_range_log_markets_supply_and_raw_document(loaded: Loa
     shown = metrics(at)
     assert shown["Days loaded"] == str(DAYS)
     # the two prices say which they are: CoinCap's d1 average vs the snapshot's live price
-    assert shown[f"d1 average price, {loaded.latest}"] == usd(btc["price_usd"].iloc[-1])
-    assert shown[f"Snapshot price, {loaded.latest}"] == usd(btc_snap["price_usd"])
+    assert shown[f"d1 avg price, {loaded.latest:%b %-d}"] == usd(btc["price_usd"].iloc[-1])
+    assert shown[f"Snapshot price, {loaded.latest:%b %-d}"] == usd(btc_snap["price_usd"])
     assert shown["Circulating supply"] == money(btc_snap["supply"]).removeprefix("$")
     price, markets, supply = figures(at)
     assert len(price["data"][0]["x"]) == DAYS  # "1 year" holds all 40 loaded days
@@ -213,7 +213,7 @@ def test_coin_page_history_range_log_markets_supply_and_raw_document(loaded: Loa
 
     at.selectbox[0].set_value("ethereum").run()
     eth = history[history["coin_id"] == "ethereum"].sort_values("day")
-    assert metrics(at)[f"d1 average price, {loaded.latest}"] == usd(eth["price_usd"].iloc[-1])
+    assert metrics(at)[f"d1 avg price, {loaded.latest:%b %-d}"] == usd(eth["price_usd"].iloc[-1])
     assert json.loads(at.json[0].value)["record"]["id"] == "ethereum"
 
 
