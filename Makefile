@@ -24,7 +24,7 @@ TEST_STAMP := $(VENV)/.installed-test
 .PHONY: help setup install-run install-test run dev dashboard stop test lint typecheck bench clean
 
 help: ## list the commands
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(TOOLS)/bin/uv:
 	@echo "uv is not on PATH: installing uv $(UV_VERSION) with pip into $(TOOLS)/"
@@ -41,7 +41,7 @@ $(TEST_STAMP): pyproject.toml uv.lock | $(UV)
 	$(SYNC) $(TEST_SET)
 	@touch $@ $(RUN_STAMP)
 
-install-run: $(RUN_STAMP)
+install-run: $(RUN_STAMP) ## install only what run/dev/dashboard need (done by each of them)
 	@bash scripts/ensure-system-deps.sh run
 
 install-test: $(TEST_STAMP)
