@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
+from criptopipe.dashboard import charts
 from criptopipe.dashboard import queries as q
 
 TTL_SECONDS = 60
@@ -35,3 +37,12 @@ def fetched(frame: pd.DataFrame) -> str:
     first, last = times.min(), times.max()
     shown = first.strftime("%Y-%m-%d %H:%M UTC")
     return shown if last - first < pd.Timedelta(minutes=1) else f"{shown} to {last:%H:%M UTC}"
+
+
+@st.cache_resource(ttl=TTL_SECONDS, show_spinner=False, max_entries=64)
+def figure(builder: str, *args: Any) -> go.Figure:
+    """charts.<builder>(*args), the same object for a minute: a rerun or the next visitor draws
+    it without building it again (plotly validates every property as a figure is built, a
+    good part of a warm page's time). Kept as a resource, not pickled: unpickling a figure
+    would validate it all over again. Nobody mutates a figure after it is built."""
+    return getattr(charts, builder)(*args)

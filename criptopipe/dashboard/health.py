@@ -14,9 +14,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from criptopipe.dashboard import charts, data
+from criptopipe.dashboard import data
 from criptopipe.dashboard import queries as q
-from criptopipe.dashboard.cache import EMPTY, cached
+from criptopipe.dashboard.cache import EMPTY, cached, figure
 
 COLUMNS: dict[str, Any] = {
     "asset": st.column_config.TextColumn("dataset"),
@@ -97,7 +97,7 @@ def pipeline_health() -> None:
     c3.metric("Missing (coin, day) pairs", f"{len(holes):,}")
     c4.metric("Days of history", f"{int((loaded['asset'] == 'asset_history').sum()):,}")
 
-    st.plotly_chart(charts.days_calendar(data.calendar_frame(loaded)), width="stretch")
+    st.plotly_chart(figure("days_calendar", data.calendar_frame(loaded)), width="stretch")
     st.subheader("Holes (coin, day)")
     if holes.empty:
         st.caption("None: every tracked coin has every day between its first and last.")
@@ -120,7 +120,7 @@ def pipeline_health() -> None:
             f"No projection yet: today is day {today.day} of {today:%B}, too early to "
             f"extrapolate a month from (the projection starts on day {data.MIN_PROJECTION_DAYS})."
         )
-    st.plotly_chart(charts.credits_vs_budget(burn, src.budget, other), width="stretch")
+    st.plotly_chart(figure("credits_vs_budget", burn, src.budget, other), width="stretch")
 
     st.subheader("PostgreSQL / MongoDB parity (last 7 loaded days)")
     latest = tuple((str(asset), day) for asset, day in loaded.groupby("asset")["day"].max().items())

@@ -13,8 +13,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from criptopipe.dashboard import charts, data
-from criptopipe.dashboard.cache import EMPTY, cached
+from criptopipe.dashboard import data
+from criptopipe.dashboard.cache import EMPTY, cached, figure
 from criptopipe.dashboard.cache import fetched as _fetched
 from criptopipe.dashboard.health import pipeline_health
 
@@ -116,7 +116,7 @@ def coin() -> None:
     c3.metric("Days loaded", f"{len(full):,}")
     c4.metric("Circulating supply", data.quantity(snap.get("supply", last["circulating_supply"])))
     c5.metric("Max supply", data.quantity(snap.get("max_supply")))
-    st.plotly_chart(charts.price_history(history, chosen, log), width="stretch")
+    st.plotly_chart(figure("price_history", history, chosen, log), width="stretch")
     markets = cached("latest_markets", chosen)
     st.subheader("Markets by exchange and quote currency")
     if markets.empty:
@@ -125,12 +125,12 @@ def coin() -> None:
         st.caption(
             f"Market snapshot for {markets['snapshot_date'].iloc[0]}, fetched {_fetched(markets)}."
         )
-        st.plotly_chart(charts.markets_by_exchange(markets), width="stretch")
+        st.plotly_chart(figure("markets_by_exchange", markets), width="stretch")
     st.subheader("Supply")
     max_supply = snap.get("max_supply")
     symbol = str(snap.get("symbol") or chosen)
     st.plotly_chart(
-        charts.supply(history, float(max_supply) if max_supply is not None else None, symbol),
+        figure("supply", history, float(max_supply) if max_supply is not None else None, symbol),
         width="stretch",
     )
     st.subheader("Latest raw CoinCap document (MongoDB raw_assets)")
@@ -168,7 +168,7 @@ def exchanges() -> None:
         f"Market snapshot for {markets['snapshot_date'].iloc[0]}, fetched {_fetched(markets)}: "
         "each tracked coin's markets, volume in USD over the 24 hours before the fetch."
     )
-    st.plotly_chart(charts.volume_share(share), width="stretch")
+    st.plotly_chart(figure("volume_share", share), width="stretch")
     st.dataframe(
         share.style.format({"volume_usd_24hr": data.money}),
         hide_index=True,
