@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -68,10 +69,15 @@ def launch_backfill(base: str, asset: str, start: str, end: str) -> str:
     return str(result["backfillId"])
 
 
-def wait_backfill(base: str, backfill_id: str, timeout: float = 300) -> dict[str, Any]:
+def wait_backfill(
+    base: str, backfill_id: str, timeout: float = 300, each: Callable[[], None] | None = None
+) -> dict[str, Any]:
+    """The backfill once it has finished; `each` is called at every poll (a GIF's frame)."""
     deadline = time.monotonic() + timeout
     last: dict[str, Any] = {}
     while time.monotonic() < deadline:
+        if each is not None:
+            each()
         last = graphql(base, STATUS, {"id": backfill_id})["partitionBackfillOrError"]
         if last.get("status") in {
             "COMPLETED",

@@ -1,6 +1,7 @@
 """`make dev` (webserver + daemon on the project's dagster.yaml) in headless Chromium: the asset
 graph, a partition-range backfill launched through GraphQL and run by the daemon, the
-partitions view and the checks -- captured as the README's screenshots."""
+partitions view and the checks -- captured as the README's screenshots, and the backfill's page
+while it runs as the frames of its GIF (docs/img/ui-backfill.gif with CRIPTOPIPE_GIFS=1)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from criptopipe.local.ports import free_port
 from criptopipe.sources.coincap.sandbox import SandboxServer
 from criptopipe_tests.e2e import dagster_ui as ui
 from criptopipe_tests.e2e.browser import ROOT, page, shot_path
+from criptopipe_tests.e2e.recording import Recording, assert_animated
 
 CHECK_EXECUTIONS = """
 query Checks($asset: AssetKeyInput!, $name: String!) {
@@ -58,7 +60,23 @@ def test_make_dev_ui_backfill_and_screenshots(
         try:
             ui.wait_http(f"{base}/server_info", proc)
             backfill = ui.launch_backfill(base, "asset_history", "2024-02-01", "2024-02-29")
-            done = ui.wait_backfill(base, backfill)
+            # the README's GIF: the backfill's page in the UI while it runs (recording.py)
+            gif = Recording("ui-backfill", tmp_path)
+            with page() as watching:
+
+                def frame(hold_ms: int = 700) -> None:
+                    skip = watching.get_by_role("button", name="Skip")  # the newsletter prompt
+                    if skip.count():
+                        skip.first.click()
+                    gif.frame(watching, hold_ms=hold_ms)
+
+                watching.goto(f"{base}/runs/b/{backfill}", wait_until="networkidle")
+                done = ui.wait_backfill(base, backfill, each=frame)
+                watching.reload(wait_until="networkidle")
+                watching.get_by_text("asset_history").first.wait_for(timeout=60_000)
+                watching.wait_for_timeout(1500)
+                frame(hold_ms=4000)  # the finished backfill
+            assert_animated(gif.save(), frames=len(gif.frames))
             assert done["status"] == "COMPLETED_SUCCESS", done
             assert [r["status"] for r in done["runs"]] == ["SUCCESS"]  # one run for the range
             history = [r for r in sb.stats()["requests"] if "/history" in r["path"]]
