@@ -21,7 +21,7 @@ from criptopipe.local import env as localenv
 from criptopipe.local.postgres import READER_ROLE
 from criptopipe.storage import ops_log
 from criptopipe.storage.postgres import PostgresStore
-from criptopipe_tests.integration.dashboard_fixtures import (
+from criptopipe_tests.dashboard.fixtures import (
     PROBE_FAILURE,
     assert_dashboard_reads_but_cannot_write,
 )

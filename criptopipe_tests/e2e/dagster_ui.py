@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -115,3 +117,22 @@ def stop(*procs: subprocess.Popen[Any]) -> None:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
+
+
+@contextlib.contextmanager
+def instance_for(env: dict[str, str]) -> Iterator[Any]:
+    """The Dagster instance `env` points at (DAGSTER_HOME and the DAGSTER_PG_* its file reads),
+    with the process environment restored afterwards."""
+    from dagster import DagsterInstance
+
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        with DagsterInstance.get() as instance:
+            yield instance
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
