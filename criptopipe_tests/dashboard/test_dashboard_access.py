@@ -51,7 +51,7 @@ def test_make_dashboard_reads_with_a_role_the_server_refuses_writes(
     assert env["DASHBOARD_DATABASE_URL"].startswith(f"postgresql://{READER_ROLE}:")
     # the pipeline writes as the owner, after the role exists: tables and the ops log
     PostgresStore(env["DATABASE_URL"], schema=SCHEMA).ensure_schema(all_datasets())
-    ops_log.record_failure(env["DATABASE_URL"], SCHEMA, PROBE_FAILURE)
+    ops_log.record_failure(PostgresStore(env["DATABASE_URL"], schema=SCHEMA), PROBE_FAILURE)
 
     # a second `make` command finds the role there and keeps it as it is
     again = localenv.prepare(local_project, with_sandbox=False).env
