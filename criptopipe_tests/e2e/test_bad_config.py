@@ -309,3 +309,26 @@ def test_coincap_that_does_not_answer_is_retried_briefly_and_says_so(
         assert "does not answer" in message and "connection refused" in message, message
         assert "retried at most 2 times, 1 s apart" in message and "COINCAP_BASE_URL" in message
     assert_no_trace(world, run_id, ledger=True)  # each attempt records its 0 credits
+
+
+def test_the_cli_checks_the_same_way_before_touching_a_store(world: World) -> None:
+    """`criptopipe replay` and `plan` run the same preflight: one line, exit 2, no secret."""
+    wrong = {**world.env, "DATABASE_URL": PG.replace("{password}", WRONG).format(**world.values)}
+    cases = [
+        (["replay", "--partition", DAY], wrong, "refused the credentials in DATABASE_URL"),
+        (["plan", "--partition-range", "2024-03-01...2024-01-01"], world.env, "is reversed"),
+    ]
+    for args, env, says in cases:
+        res = subprocess.run(
+            [sys.executable, "-m", "criptopipe.cli", *args],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=str(ROOT),
+        )
+        out = res.stdout + res.stderr
+        assert res.returncode == 2, out
+        errors = [line for line in out.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1 and says in errors[0], out
+        assert not any(marker in out for marker in MARKERS)
