@@ -133,10 +133,14 @@ class PostgresResource(_Configured):
         default=None, description=f"Unset: CRIPTOPIPE_PG_SCHEMA, else '{config.DEFAULT_SCHEMA}'."
     )
     _store: PostgresStore | None = PrivateAttr(default=None)
+    _refused: str | None = PrivateAttr(default=None)
 
     def store(self) -> PostgresStore:
         """The warehouse, checked (reachable, credentials, database) and its schema ensured on
-        first use in the run; the same store afterwards, step retries included."""
+        first use in the run; the same store afterwards, step retries included. Checked once:
+        a store the check refused is refused again at once (the failure hook asks too)."""
+        if self._refused is not None:
+            raise dg.Failure(description=self._refused, allow_retries=False)
         if self._store is None:
             env = self.env()
             schema = self.schema_name or env.pg_schema
@@ -151,6 +155,7 @@ class PostgresResource(_Configured):
                 store = PostgresStore(url, schema=schema, variable=variable)
                 preflight.postgres(store, say=_say)
             except ConfigError as exc:
+                self._refused = str(exc)
                 raise _unusable(exc) from None
             store.ensure_schema(datasets.all_datasets())
             self._store = store
@@ -195,22 +200,28 @@ class MongoResource(_Configured):
 
     uri: str | None = Field(default=None, description="Unset: MONGODB_URI.")
     _uri: str | None = PrivateAttr(default=None)
+    _refused: str | None = PrivateAttr(default=None)
 
     def store(self) -> MongoStore:
-        """The archive, checked (reachable, login) on first use in the run."""
+        """The archive, checked (reachable, login) on first use in the run, once."""
+        if self._refused is not None:
+            raise dg.Failure(description=self._refused, allow_retries=False)
         if self._uri is None:
             try:
                 uri = self.uri or self.env().require_mongodb_uri()
                 variable = "the mongo resource's uri" if self.uri else "MONGODB_URI"
                 store = _MONGO.acquire(uri, variable)
             except ConfigError as exc:
+                self._refused = str(exc)
                 raise _unusable(exc) from None
             except StorageError as exc:  # a URI the driver cannot read
+                self._refused = str(exc)
                 raise _unusable(ConfigError(str(exc))) from None
             try:
                 preflight.mongo(store, say=_say)
             except ConfigError as exc:
                 _MONGO.release(uri)
+                self._refused = str(exc)
                 raise _unusable(exc) from None
             self._uri = uri
             return store
@@ -246,10 +257,19 @@ class CoinUniverseResource(_Configured):
     )
 
     def universe(self, override: list[str] | None = None) -> Universe:
+        """The tracked coins: the run's `coins`, else this resource's, else the settings'. Values
+        set in the launchpad or run config obey the variables' rules (a CoinCap id, N >= 1)."""
         env = self.env()
+        where = "the run config's coins" if override else "the universe resource's coins"
+        coins = list(override or self.coins or env.coins)
+        top_n = self.top_n if self.top_n is not None else env.top_n
+        try:
+            preflight.universe(coins, top_n, where)
+        except ConfigError as exc:
+            raise _unusable(exc) from None
         if override:
-            return Universe(coins=tuple(override))
-        return Universe(coins=tuple(self.coins or env.coins), top_n=self.top_n or env.top_n)
+            return Universe(coins=tuple(coins))
+        return Universe(coins=tuple(coins), top_n=top_n)
 
     def markets(self) -> int | None:
         """Markets kept per coin; None: all of them."""

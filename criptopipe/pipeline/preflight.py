@@ -24,8 +24,8 @@ import time
 from collections.abc import Callable
 from datetime import date
 
-from criptopipe.config import ConfigError
-from criptopipe.config_messages import EXAMPLES
+from criptopipe.config import COIN_ID, ConfigError
+from criptopipe.config_messages import DEFAULT_TOP_N, EXAMPLES
 from criptopipe.storage.errors import StorageError, StorageUnavailableError, host_port
 from criptopipe.storage.mongo import MongoStore
 from criptopipe.storage.postgres import PostgresStore
@@ -85,6 +85,18 @@ def partition_range(first: str, last: str) -> None:
             f"--partition-range {first}...{last} is reversed: its first day {first} comes after "
             f"its last day {last}. Example: --partition-range {last}...{first}"
         )
+
+
+def universe(coins: list[str], top_n: int, where: str) -> None:
+    """Coins and N set in the launchpad or run config, held to the variables' rules."""
+    bad = [c for c in coins if not COIN_ID.match(c)]
+    if bad:
+        raise ConfigError(
+            f"{where}: {', '.join(repr(b) for b in bad[:3])} is not a CoinCap id (lowercase "
+            "letters, digits, '-', '.' or '_'). Example: ['bitcoin', 'ethereum']"
+        )
+    if top_n < 1:
+        raise ConfigError(f"top_n={top_n} must be 1 or more. Example: {DEFAULT_TOP_N}")
 
 
 def _until_answered(

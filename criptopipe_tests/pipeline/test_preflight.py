@@ -120,3 +120,11 @@ def test_a_reversed_partition_range_is_one_line_with_the_right_order() -> None:
         "--partition-range 2024-03-01...2024-01-01 is reversed: its first day 2024-03-01 comes "
         "after its last day 2024-01-01. Example: --partition-range 2024-01-01...2024-03-01"
     )
+
+
+def test_coins_and_top_n_from_the_launchpad_obey_the_variables_rules() -> None:
+    preflight.universe(["bitcoin", "usd-coin"], 10, "run config")
+    with pytest.raises(ConfigError, match=r"run config: 'a/b' is not a CoinCap id"):
+        preflight.universe(["bitcoin", "a/b"], 10, "run config")
+    with pytest.raises(ConfigError, match="top_n=0 must be 1 or more. Example: 10"):
+        preflight.universe([], 0, "resource")
