@@ -13,12 +13,7 @@ import dagster as dg
 import pandas as pd
 
 from criptopipe.datasets import Dataset
-from criptopipe.defs.assets.common import (
-    CoinsConfig,
-    metadata,
-    spend,
-    stores_ready,
-)
+from criptopipe.defs.assets.common import CoinsConfig, metadata, spend, stores_ready
 from criptopipe.defs.failures import step_failures
 from criptopipe.defs.partitions import window
 from criptopipe.defs.resources import (
