@@ -46,6 +46,7 @@ bench: setup ## the benchmarks behind the README's figures (several minutes)
 	$(PY) benchmarks/coincap_costs.py
 	$(PY) benchmarks/storage_bench.py
 	$(PY) benchmarks/write_lease_bench.py
+	$(PY) benchmarks/bad_config.py
 	$(PY) benchmarks/backfill_bench.py
 	$(PY) benchmarks/dashboard_render.py
 

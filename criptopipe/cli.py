@@ -13,9 +13,10 @@ from datetime import date, datetime, timedelta, timezone
 
 from criptopipe import config, datasets
 from criptopipe.local import commands
-from criptopipe.pipeline import planner, snapshots
+from criptopipe.pipeline import planner, preflight, snapshots
 from criptopipe.pipeline.ingest import Universe
 from criptopipe.storage import ledger
+from criptopipe.storage.mongo import MongoStore
 from criptopipe.storage.postgres import PostgresStore
 from criptopipe.storage.slices import Slice
 
@@ -30,10 +31,19 @@ def _window(args: argparse.Namespace) -> Slice:
     if not args.partition_range or "..." not in args.partition_range:
         raise SystemExit("give --partition YYYY-MM-DD or --partition-range YYYY-MM-DD...YYYY-MM-DD")
     a, b = args.partition_range.split("...", 1)
-    first, last = date.fromisoformat(a), date.fromisoformat(b)
-    if last < first:
-        raise SystemExit(f"empty range: {a} is after {b}")
-    return Slice.days(first, last)
+    preflight.partition_range(a, b)
+    return Slice.days(date.fromisoformat(a), date.fromisoformat(b))
+
+
+def _stores_ready(settings: config.Settings) -> None:
+    """Both stores answer with these settings, before the command does anything (a ConfigError
+    otherwise, printed as one line)."""
+    preflight.postgres(PostgresStore(settings.require_database_url()), say=say)
+    mongo = MongoStore(settings.require_mongodb_uri())
+    try:
+        preflight.mongo(mongo, say=say)
+    finally:
+        mongo.close()
 
 
 def _selected(args: argparse.Namespace) -> list[datasets.Dataset]:
@@ -77,6 +87,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     spent = 0
     if settings.database_url is not None:
         store = PostgresStore(settings.require_database_url(), schema=settings.pg_schema)
+        preflight.postgres(store, say=say)
         spent = ledger.spent_this_month(store, source=settings.coincap_base_url)
     try:
         say(planner.check_budget(total_credits, budget, spent))
@@ -89,7 +100,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     """Rebuild PostgreSQL tables from the MongoDB raw archive: zero API calls."""
     from criptopipe.pipeline.replay import replay
-    from criptopipe.storage.mongo import MongoStore
 
     days = _window(args)
     settings = config.settings()
@@ -98,6 +108,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if local is None:
             return 1
         settings = commands.use(local)
+    _stores_ready(settings)
     pg = PostgresStore(settings.require_database_url(), schema=settings.pg_schema)
     mongo = MongoStore(settings.require_mongodb_uri())
     try:
@@ -124,7 +135,7 @@ def cmd_fill_gaps(args: argparse.Namespace) -> int:
     local = commands.prepare()
     if local is None:
         return 1
-    commands.use(local)
+    _stores_ready(commands.use(local))
     commands.reap_dead_runs()
     log = commands.log_file("fill-gaps")
     config_json = '{"ops": {"asset_history": {"config": {"fill_gaps": true}}}}'

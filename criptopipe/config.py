@@ -38,6 +38,7 @@ from criptopipe.config_messages import (
     DEFAULT_TOP_N,
     describe,
 )
+from criptopipe.storage.errors import url_secrets
 
 #: a PostgreSQL identifier we create without quoting surprises
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -150,6 +151,10 @@ class Settings(BaseSettings):
             ) from None
         if not parsed.get("host"):
             raise ValueError("has no host")
+        if any(not p.isdigit() for p in str(parsed.get("port") or "5432").split(",")):
+            raise ValueError("has a port that is not a number")
+        if "@" in str(parsed["host"]):  # drivers split at the first '@', parsers at the last
+            raise ValueError("holds an unescaped '@' in its user name or password: write it as %40")
         return SecretStr(raw)
 
     @field_validator("mongodb_uri", "dashboard_mongodb_uri")
@@ -198,6 +203,25 @@ class Settings(BaseSettings):
 
     def api_key(self) -> str | None:
         return self.coincap_api_key.get_secret_value() if self.coincap_api_key else None
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret these settings hold, in each form a message might quote it (the
+        passwords of the database URLs, parsed or not; the key; the webhook URL, which is a
+        credential for Slack): what is scrubbed from anything that reaches a log."""
+        found: list[str] = []
+        for url in (
+            self.database_url,
+            self.dashboard_database_url,
+            self.mongodb_uri,
+            self.dashboard_mongodb_uri,
+        ):
+            if url is not None:
+                found += url_secrets(url.get_secret_value())
+        if self.coincap_api_key is not None:
+            found.append(self.coincap_api_key.get_secret_value())
+        if self.alert_webhook_url:
+            found.append(self.alert_webhook_url)
+        return tuple(dict.fromkeys(s for s in found if s))
 
     def require_database_url(self) -> str:
         if self.database_url is None:

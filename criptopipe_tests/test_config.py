@@ -20,6 +20,8 @@ BAD = [
     ("CRIPTOPIPE_HISTORY_SPAN_DAYS", "0", "greater than or equal to 1"),
     ("DATABASE_URL", "mysql://u:pw@h/db", "postgresql:// URL"),
     ("DATABASE_URL", "postgresql://u:s3cr%zzet@host/db", "percent-encoded"),
+    ("DATABASE_URL", "postgresql://u:s3cr@et@host/db", "unescaped '@'"),
+    ("DATABASE_URL", "postgresql://u:s3cret@host:port/db", "port that is not a number"),
     ("MONGODB_URI", "http://u:s3cret@localhost:27017", "mongodb:// or mongodb+srv://"),
     ("MONGODB_URI", "mongodb://localhost:port/x", "cannot be parsed"),
     ("CRIPTOPIPE_ALERT_WEBHOOK_URL", "hooks.example.com", "http:// or https:// URL"),
@@ -79,6 +81,16 @@ def test_secrets_never_print(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "marker-key-123" not in repr(s) and "hunter2" not in repr(s)
     assert s.api_key() == "marker-key-123"
     assert s.require_database_url().endswith("@db.example:5432/x")
+
+
+def test_secrets_lists_every_password_and_key_in_each_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COINCAP_API_KEY", "marker-key-123")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p%40ss1@db.example:5432/x")
+    monkeypatch.setenv("MONGODB_URI", "mongodb://u:mongo%2Fpw@db.example:27017/x")
+    monkeypatch.setenv("CRIPTOPIPE_ALERT_WEBHOOK_URL", "https://hooks.example/T0/B0/tok3n")
+    secrets = set(config.Settings.load().secrets())
+    assert {"marker-key-123", "p%40ss1", "p@ss1", "mongo%2Fpw", "mongo/pw"} <= secrets
+    assert "https://hooks.example/T0/B0/tok3n" in secrets
 
 
 def test_missing_stores_say_how_to_set_them() -> None:

@@ -20,6 +20,7 @@ from criptopipe.defs.assets.common import CoinsConfig
 from criptopipe.defs.partitions import daily_partitions, window
 from criptopipe.defs.resources import CoinUniverseResource, MongoResource, PostgresResource
 from criptopipe.storage import ops_log
+from criptopipe.storage.errors import scrub
 from criptopipe.storage.slices import Slice
 
 JUMP_THRESHOLD = 0.5
@@ -61,7 +62,8 @@ def _result(
             ),
         )
     except Exception as exc:  # the log must never hide the verdict
-        context.log.warning(f"could not record the check result: {exc}")
+        said = scrub(str(exc), *postgres.secrets())
+        context.log.warning(f"could not record the check result: {said}")
     return dg.AssetCheckResult(
         passed=verdict.passed,
         severity=severity,

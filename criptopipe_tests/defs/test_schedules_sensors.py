@@ -129,6 +129,25 @@ def test_new_coin_sensor_backfills_only_new_coins_once(
         assert [r.run_key for r in replay.run_requests or []] == [request.run_key]
 
 
+def test_a_sensor_meets_a_refused_database_as_one_line_without_the_password(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sensors' stores go through the same preflight as a run's: a wrong password fails
+    the tick at once, in one line naming DATABASE_URL, the password nowhere."""
+    secret = "sensorMARK1234"
+    info = psycopg.conninfo.conninfo_to_dict(pg_url)
+    wrong = f"postgresql://{info['user']}:{secret}@{info['host']}:{info['port']}/{info['dbname']}"
+    monkeypatch.setenv("DATABASE_URL", wrong)
+    with dg.instance_for_test() as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization(raw_assets.key))
+        ctx = dg.build_sensor_context(instance=instance, resources={"postgres": PostgresResource()})
+        with pytest.raises(dg.Failure) as err:
+            new_coin_sensor(ctx)
+    text = str(err.value.description)
+    assert "refused the credentials in DATABASE_URL" in text and "\n" not in text
+    assert err.value.allow_retries is False and secret not in str(err.value)
+
+
 def test_new_coin_lookback_must_be_a_positive_number(
     resources: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,9 +24,10 @@ from criptopipe.defs.assets.common import (
     metadata,
     short_list,
     spend,
-    step_failures,
+    stores_ready,
 )
 from criptopipe.defs.assets.snapshot import snapshot
+from criptopipe.defs.failures import step_failures
 from criptopipe.defs.partitions import window
 from criptopipe.defs.resources import (
     CoinCapResource,
@@ -65,7 +66,8 @@ def asset_history(
     missing: dict[str, list[date]] = {}
     gap_count = 0
 
-    with step_failures():
+    with step_failures(coincap, universe, postgres, mongo):
+        stores_ready(postgres, mongo)
         session = spend(context, coincap, postgres, days)
         have: set[tuple[str, date]] = set()
         if config.fill_gaps:

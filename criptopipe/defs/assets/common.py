@@ -3,27 +3,22 @@ the Dagster-free layers (a `Spend` for the step, typed errors turned into step f
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
-from criptopipe.config import ConfigError
 from criptopipe.defs.partitions import daily_partitions
-from criptopipe.defs.resources import CoinCapResource, PostgresResource
+from criptopipe.defs.resources import CoinCapResource, MongoResource, PostgresResource
 from criptopipe.defs.run_alerts import alert_on_failure
-from criptopipe.pipeline.ingest import EmptyAnswerError, UnknownCoinsError
-from criptopipe.pipeline.planner import BudgetExceededError
 from criptopipe.pipeline.spend import Spend
-from criptopipe.sources.coincap.errors import CoinCapError
-from criptopipe.storage.errors import StorageError
 from criptopipe.storage.slices import Slice
 
-#: A step that failed on something a retry can fix (429 storms, 5xx, a database restart) is
-#: retried with exponential backoff and jitter; errors that a retry cannot fix (missing key,
-#: unknown coin, budget, bad configuration) fail at once (`allow_retries=False`).
+#: A step that failed on something a retry can fix (429 storms, 5xx, a database that dropped
+#: the connection) is retried with exponential backoff and jitter; errors that a retry cannot
+#: fix (bad configuration, refused credentials, missing key, unknown coin, budget) fail at
+#: once (`allow_retries=False`); a server that does not answer at all is retried only briefly
+#: (`defs/failures.py`).
 RETRY_POLICY = dg.RetryPolicy(
     max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
@@ -42,16 +37,6 @@ COINCAP_ASSET: dict[str, Any] = {
     # records and alerts a step's final failure from inside the run (no daemon needed)
     "hooks": {alert_on_failure},
 }
-
-#: the errors of the layers below; each says whether a retry may help (`retryable`)
-KNOWN_ERRORS = (
-    CoinCapError,
-    UnknownCoinsError,
-    EmptyAnswerError,
-    BudgetExceededError,
-    StorageError,
-    ConfigError,
-)
 
 
 class CoinsConfig(dg.Config):
@@ -73,13 +58,11 @@ class HistoryConfig(CoinsConfig):
     )
 
 
-@contextlib.contextmanager
-def step_failures() -> Iterator[None]:
-    """Turn the layers' typed errors into step failures, retried only when they say so."""
-    try:
-        yield
-    except KNOWN_ERRORS as exc:
-        raise dg.Failure(description=str(exc), allow_retries=exc.retryable) from exc
+def stores_ready(postgres: PostgresResource, mongo: MongoResource) -> None:
+    """Both stores checked (reachable, credentials, database) before the step spends anything:
+    the budget read, a CoinCap call. Once per run: the resources keep their checked stores."""
+    postgres.store()
+    mongo.store()
 
 
 def spend(

@@ -13,7 +13,8 @@ import dagster as dg
 import pandas as pd
 
 from criptopipe.datasets import Dataset
-from criptopipe.defs.assets.common import CoinsConfig, metadata, spend, step_failures
+from criptopipe.defs.assets.common import CoinsConfig, metadata, spend, stores_ready
+from criptopipe.defs.failures import step_failures
 from criptopipe.defs.partitions import window
 from criptopipe.defs.resources import (
     CoinCapResource,
@@ -57,9 +58,10 @@ def snapshot(
             allow_retries=False,
         )
     parts: list[pd.DataFrame] = []
-    empties = EmptyAnswers(ds, postgres.store(), mongo.store())
     asked: set[str] = set()
-    with step_failures():
+    with step_failures(coincap, universe, postgres, mongo):
+        stores_ready(postgres, mongo)
+        empties = EmptyAnswers(ds, postgres.store(), mongo.store())
         for day in plan.archive:
             docs = mongo.store().read_slice(ds, Slice.days(day, day))
             if not docs:
