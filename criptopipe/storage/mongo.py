@@ -183,3 +183,14 @@ class MongoStore:
             }
         except mongo_errors.PyMongoError as exc:
             raise self._explain(exc) from exc
+
+    def days(self, ds: Table, slc: Slice) -> set[date]:
+        """The days of the slice that hold at least one document (one grouped query)."""
+        day = f"${ds.partition_column}"
+        try:
+            groups = self.collection(ds).aggregate(
+                [{"$match": slc.mongo_filter(ds)}, {"$group": {"_id": day}}]
+            )
+            return {as_date(g["_id"]) for g in groups}
+        except mongo_errors.PyMongoError as exc:
+            raise self._explain(exc) from exc
