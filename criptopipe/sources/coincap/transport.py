@@ -161,12 +161,13 @@ class Transport:
                     route, attempt, elapsed, self.redact(retry.reason)
                 ) from None
             log.warning(
-                "CoinCap %s: %s; retry %d/%d in %.1fs",
+                "CoinCap %s: %s; retry %d/%d in %.1fs%s",
                 route,
                 self.redact(retry.reason),
                 attempt,
                 self.settings.max_attempts - 1,
                 wait,
+                " (as its Retry-After asks)" if retry.wait is not None else "",
             )
             await asyncio.sleep(wait)
 
