@@ -88,6 +88,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Rebuild PostgreSQL tables from the MongoDB raw archive: zero API calls."""
+    from criptopipe.defs.rebuilds import report_replay
     from criptopipe.pipeline.replay import replay
     from criptopipe.storage.mongo import MongoStore
 
@@ -113,6 +114,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                     else ""
                 )
             )
+            report_replay(ds, result, pg, settings.snapshot_start, say)
     finally:
         mongo.close()
     return 0
