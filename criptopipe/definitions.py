@@ -15,7 +15,7 @@ import dagster as dg
 from criptopipe import config
 from criptopipe.defs.assets import asset_history, market_snapshots, raw_assets
 from criptopipe.defs.assets.sources import coincap_sources
-from criptopipe.defs.checks import coincap_checks
+from criptopipe.defs.checks import build_checks
 from criptopipe.defs.executor import pool_aware_in_process_executor
 from criptopipe.defs.jobs import jobs
 from criptopipe.defs.partitions import snapshot_partitions, with_partitions
@@ -25,16 +25,15 @@ from criptopipe.defs.sensors import sensors
 
 
 def build(settings: config.DefinitionSettings) -> dg.Definitions:
-    snapshots = with_partitions(
-        [raw_assets, market_snapshots], snapshot_partitions(settings.snapshot_start)
-    )
+    snapshot_days = snapshot_partitions(settings.snapshot_start)
+    snapshots = with_partitions([raw_assets, market_snapshots], snapshot_days)
     return dg.Definitions(
         # One process per run: steps share the CoinCap pool anyway, and a step per process would
         # cost seconds of start-up for each of the checks. Dagster's in-process executor with a
         # pool wait that sleeps, hears SIGTERM and frees slots of dead runs (defs/executor.py).
         executor=pool_aware_in_process_executor,
         assets=[*coincap_sources, asset_history, *snapshots],
-        asset_checks=coincap_checks,
+        asset_checks=build_checks(snapshot_days),
         jobs=jobs,
         schedules=schedules,
         sensors=sensors,
