@@ -19,6 +19,7 @@ import pytest
 
 from criptopipe.sources.coincap.sandbox import SandboxServer
 from criptopipe_tests.e2e.dagster_ui import instance_env
+from criptopipe_tests.e2e.made import MadeProject, made_project
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,6 +88,13 @@ class Project:
                 text=True,
                 cwd=str(self.home.parent),
             )
+
+
+@pytest.fixture(scope="session")
+def made() -> Iterator[MadeProject]:
+    """One `make run` for the session, in a copy of the project (README test, UI test)."""
+    with made_project() as project:
+        yield project
 
 
 @pytest.fixture(scope="session")
