@@ -37,11 +37,11 @@ def test_coincap_is_the_source_upstream_of_each_asset(env: pytest.MonkeyPatch) -
         for key in graph.materializable_asset_keys
     }
     assert parents == {
-        "asset_history": ["coincap/assets", "coincap/history"],
-        "raw_assets": ["coincap/assets"],
-        "market_snapshots": ["coincap/assets", "coincap/markets"],
+        "asset_history": ["coincap_assets", "coincap_history"],
+        "raw_assets": ["coincap_assets"],
+        "market_snapshots": ["coincap_assets", "coincap_markets"],
     }
-    sources = {k for k in graph.get_all_asset_keys() if k.path[0] == "coincap"}
+    sources = {k for k in graph.get_all_asset_keys() if k.path[0].startswith("coincap_")}
     assert len(sources) == 3
     for key in sources:
         node = graph.get(key)

@@ -3,10 +3,10 @@
 Dagster never materializes these; they put the API on the asset graph upstream of what reads
 it, so lineage starts at the source. Which asset reads which route (`criptopipe.pipeline.ingest`):
 
-- `coincap/assets` (`GET /assets`): `raw_assets` lists it; `asset_history` and
+- `coincap_assets` (`GET /assets`): `raw_assets` lists it; `asset_history` and
   `market_snapshots` read it to resolve the top-N universe when no coin ids are configured.
-- `coincap/history` (`GET /assets/{id}/history`): `asset_history`.
-- `coincap/markets` (`GET /assets/{id}/markets`): `market_snapshots`.
+- `coincap_history` (`GET /assets/{id}/history`): `asset_history`.
+- `coincap_markets` (`GET /assets/{id}/markets`): `market_snapshots`.
 
 No asset reads another asset's data (each resolves its coins from CoinCap, never from
 `raw_assets`, so a history backfill needs no snapshot of its days), hence no edges between them.
@@ -24,7 +24,7 @@ GROUP = "coincap"
 
 def _route(name: str, path: str, what: str) -> dg.AssetSpec:
     return dg.AssetSpec(
-        key=dg.AssetKey(["coincap", name]),
+        key=dg.AssetKey(f"coincap_{name}"),
         description=f"CoinCap v3 `GET {path}`: {what} Served live by CoinCap (or the local "
         "sandbox), metered in credits; criptopipe never writes it.",
         group_name=GROUP,
