@@ -99,6 +99,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Rebuild PostgreSQL tables from the MongoDB raw archive: zero API calls."""
+    from criptopipe.defs.rebuilds import report_replay
     from criptopipe.pipeline.replay import replay
 
     days = _window(args)
@@ -124,6 +125,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                     else ""
                 )
             )
+            report_replay(ds, result, pg, settings.snapshot_start, say)
     finally:
         mongo.close()
     return 0

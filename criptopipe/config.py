@@ -13,6 +13,7 @@ unset comes from here. `criptopipe/local/` reads the variables of the local tool
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, timezone
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -35,6 +36,7 @@ from criptopipe.config_messages import (
     DEFAULT_NEW_COIN_LOOKBACK_DAYS,
     DEFAULT_SCHEMA,
     DEFAULT_SNAPSHOT_GRACE_HOURS,
+    DEFAULT_SNAPSHOT_START,
     DEFAULT_TOP_N,
     describe,
 )
@@ -86,12 +88,39 @@ def _check_http_url(value: str | None) -> str | None:
     return value
 
 
-class Settings(BaseSettings):
-    """The environment, typed. Field aliases are the variable names users set."""
+class DefinitionSettings(BaseSettings):
+    """What the Dagster definitions are built from, read once when a code location loads them
+    (`criptopipe/definitions.py`), so a change needs a reload; everything else is read per run
+    (`Settings`, which includes these)."""
 
     model_config = SettingsConfigDict(
         env_ignore_empty=True, extra="ignore", frozen=True, populate_by_name=True
     )
+
+    #: the first day `raw_assets` / `market_snapshots` partitions exist: CoinCap serves snapshots
+    #: live only, so no day before the archive's first can ever be filled
+    snapshot_start: date = Field(default=DEFAULT_SNAPSHOT_START, alias="CRIPTOPIPE_SNAPSHOT_START")
+    #: whether COINCAP_API_KEY is set at all (its value is read per run, never kept here)
+    coincap_api_key: SecretStr | None = Field(default=None, alias="COINCAP_API_KEY")
+
+    @field_validator("snapshot_start")
+    @classmethod
+    def _closed_day(cls, value: date) -> date:
+        if value >= datetime.now(timezone.utc).date():
+            raise ValueError("must be a UTC day that has closed (yesterday or earlier)")
+        return value
+
+    @classmethod
+    def load(cls) -> DefinitionSettings:
+        """The environment's settings, or a ConfigError naming each bad variable in one line."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            raise ConfigError(describe(exc)) from None
+
+
+class Settings(DefinitionSettings):
+    """The environment, typed. Field aliases are the variable names users set."""
 
     coincap_api_key: SecretStr | None = Field(default=None, alias="COINCAP_API_KEY")
     coincap_base_url: str = Field(default=DEFAULT_BASE_URL, alias="COINCAP_BASE_URL")
@@ -270,6 +299,12 @@ def parse_budget(raw: str, name: str = "COINCAP_CREDIT_BUDGET") -> int | None:
         raise ConfigError(
             f"{name}={raw!r}: {reason}. Example: 2500 (credits per month) or off"
         ) from None
+
+
+def definition_settings() -> DefinitionSettings:
+    """The variables the Dagster definitions depend on, read now: only when a code location
+    loads them, never at import."""
+    return DefinitionSettings.load()
 
 
 def settings() -> Settings:

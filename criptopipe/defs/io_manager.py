@@ -19,11 +19,13 @@ import pandas as pd
 from pydantic import Field
 
 from criptopipe import datasets
+from criptopipe.defs import catalog
 from criptopipe.defs.failures import step_failures
 from criptopipe.defs.partitions import window
 from criptopipe.defs.resources import MongoResource, PostgresResource
 from criptopipe.pipeline.output import SliceOutput
 from criptopipe.storage import leases
+from criptopipe.storage.errors import StorageError
 
 NOTHING_COMMITTED = (
     " Nothing of the failed slice was committed to PostgreSQL; MongoDB holds a mix a rerun "
@@ -89,8 +91,20 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         described = obj.window.describe()
         if slices > 1:
             described = f"{slices} slices in {described}"
+        try:
+            database, table_rows = pg.table_rows(ds)
+        except StorageError as exc:  # the write is committed: a missing count must not fail it
+            context.log.warning(f"could not count {pg.qualified_name(ds)}: {exc}")
+            database, table_rows = "", -1
+        collection = f"{mongo.database_name}.{ds.name}"
+        catalog_entries = catalog.materialization_metadata(
+            ".".join(p for p in (database, pg.qualified_name(ds)) if p), table_rows, collection
+        )
+        if table_rows < 0:
+            del catalog_entries["dagster/row_count"]
         context.add_output_metadata(
             {
+                **catalog_entries,
                 "rows": dg.MetadataValue.int(totals["rows"]),
                 "rows_replaced": dg.MetadataValue.int(totals["replaced"]),
                 "documents": dg.MetadataValue.int(totals["documents"]),
@@ -99,7 +113,6 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                 "postgres_query": dg.MetadataValue.md(
                     f"```sql\n{obj.window.select_text(ds, pg.schema)}\n```"
                 ),
-                "mongo_collection": dg.MetadataValue.text(f"{mongo.database_name}.{ds.name}"),
                 "mongo_filter": dg.MetadataValue.json(obj.window.mongo_filter_text(ds)),
                 "write_lease_wait_seconds": dg.MetadataValue.float(round(lease.waited, 3)),
                 "write_seconds": dg.MetadataValue.float(round(time.monotonic() - started, 3)),

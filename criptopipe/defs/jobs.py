@@ -1,25 +1,25 @@
-"""Jobs: the partitioned job the daily schedule runs."""
+"""Jobs: what the daily schedules and the new-coin sensor run.
+
+The snapshot datasets' partitions start later than `asset_history`'s (CoinCap keeps no history
+of them), and a Dagster job can only hold assets of one partitions definition, so the day's
+work is two jobs: the history and the snapshots. Partitions come from the selected assets.
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from criptopipe.defs.assets import coincap_assets
-from criptopipe.defs.assets.coincap import asset_history
-from criptopipe.defs.partitions import daily_partitions
-
-daily_job = dg.define_asset_job(
-    name="daily_job",
-    selection=dg.AssetSelection.assets(*coincap_assets),
-    partitions_def=daily_partitions,
-    description="All three CoinCap assets for one UTC day (the schedule's job).",
-)
-
 history_job = dg.define_asset_job(
     name="asset_history_job",
-    selection=dg.AssetSelection.assets(asset_history),
-    partitions_def=daily_partitions,
-    description="asset_history alone: partition ranges run as one run (new-coin backfills).",
+    selection=dg.AssetSelection.assets("asset_history"),
+    description="asset_history alone: partition ranges run as one run (the daily schedule, "
+    "new-coin backfills).",
 )
 
-jobs = [daily_job, history_job]
+snapshots_job = dg.define_asset_job(
+    name="snapshots_job",
+    selection=dg.AssetSelection.assets("raw_assets", "market_snapshots"),
+    description="raw_assets and market_snapshots for one UTC day (the state at its close).",
+)
+
+jobs = [history_job, snapshots_job]

@@ -70,7 +70,9 @@ class CoinCapResource(_Configured):
 
     api_key: str | None = Field(
         default=None,
-        description="CoinCap API key. Unset: the COINCAP_API_KEY environment variable.",
+        description="Bound to the COINCAP_API_KEY environment variable in the definitions; "
+        "leave it so. Never type a key here: run config is stored in clear text in the run's "
+        "record.",
     )
     base_url: str | None = Field(
         default=None,
@@ -281,13 +283,20 @@ class CoinUniverseResource(_Configured):
         return self.snapshot_grace_hours or self.env().snapshot_grace_hours
 
 
-def resources() -> dict[str, Any]:
-    """The resources every definition uses, bound to the environment when a run starts."""
+def resources(key_is_set: bool = False) -> dict[str, Any]:
+    """The resources every definition uses, bound to the environment when a run starts.
+
+    The CoinCap key is bound with `dg.EnvVar("COINCAP_API_KEY")`, so the launchpad shows the
+    variable's name and run config never holds the key. Only when the variable is set where the
+    definitions load (`key_is_set`): Dagster fails an unset EnvVar with a bare "not set", and
+    without a binding the resource reads the environment at run time and fails with the clear
+    "COINCAP_API_KEY is not set ... sandbox" message instead."""
     postgres, mongo = PostgresResource(), MongoResource()
     from criptopipe.defs.io_manager import WarehouseIOManager
 
+    coincap = CoinCapResource(api_key=dg.EnvVar("COINCAP_API_KEY")) if key_is_set else None
     return {
-        "coincap": CoinCapResource(),
+        "coincap": coincap or CoinCapResource(),
         "universe": CoinUniverseResource(),
         "postgres": postgres,
         "mongo": mongo,

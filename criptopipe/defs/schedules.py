@@ -1,24 +1,36 @@
-"""The daily schedule: all three assets for the UTC day that just closed.
+"""The daily schedules: the history and the snapshots for the UTC day that just closed.
 
-Ships STOPPED: a schedule spends CoinCap credits every day, so turning it on is a deliberate act
-(the Dagster UI's Automation page, or `dagster schedule start daily_schedule -w workspace.yaml`).
-It runs at 00:30 UTC so CoinCap has finalised the previous day's d1 point.
+Two schedules because the two jobs have different partitions (`defs/jobs.py`); both tick at
+00:30 UTC, so CoinCap has finalised the previous day's d1 point and the snapshots are taken
+within their grace period. They ship STOPPED: each spends CoinCap credits every day, so turning
+them on is a deliberate act (the Dagster UI's Automation page, or
+`dagster schedule start daily_history_schedule -w workspace.yaml` and the same for
+`daily_snapshots_schedule`).
 """
 
 import dagster as dg
 
-from criptopipe.defs.jobs import daily_job
+from criptopipe.defs.jobs import history_job, snapshots_job
 
 SCHEDULE_HOUR_UTC = 0
 SCHEDULE_MINUTE = 30
 
-daily_schedule = dg.build_schedule_from_partitioned_job(
-    daily_job,
-    name="daily_schedule",
+daily_history_schedule = dg.build_schedule_from_partitioned_job(
+    history_job,
+    name="daily_history_schedule",
     hour_of_day=SCHEDULE_HOUR_UTC,
     minute_of_hour=SCHEDULE_MINUTE,
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="All three CoinCap assets for the day that just closed, at 00:30 UTC.",
+    description="asset_history for the day that just closed, at 00:30 UTC.",
 )
 
-schedules = [daily_schedule]
+daily_snapshots_schedule = dg.build_schedule_from_partitioned_job(
+    snapshots_job,
+    name="daily_snapshots_schedule",
+    hour_of_day=SCHEDULE_HOUR_UTC,
+    minute_of_hour=SCHEDULE_MINUTE,
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="raw_assets and market_snapshots for the day that just closed, at 00:30 UTC.",
+)
+
+schedules = [daily_history_schedule, daily_snapshots_schedule]

@@ -54,20 +54,11 @@ def reap_dead_runs() -> None:
 
 
 def materialize(select: str, partition_args: list[str], log: Path, label: str) -> None:
-    """`dagster asset materialize` in a child process with this process's environment."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "dagster",
-        "asset",
-        "materialize",
-        "-m",
-        "criptopipe.definitions",
-        "--select",
-        select,
-        *partition_args,
-    ]
-    say(f"  {label}: dagster asset materialize --select {select} {' '.join(partition_args)}")
+    """`dg launch` (Dagster's current command; `dagster asset materialize` is superseded by it)
+    in a child process with this process's environment."""
+    dg_cli = str(Path(sys.executable).parent / "dg")
+    cmd = [dg_cli, "launch", "-m", "criptopipe.definitions", "--assets", select, *partition_args]
+    say(f"  {label}: dg launch --assets {select} {' '.join(partition_args)}")
     started = time.monotonic()
     with log.open("ab") as out:
         out.write(f"\n$ {' '.join(cmd)}\n".encode())
@@ -134,6 +125,9 @@ def cmd_run(days: int) -> int:
     _print_spend(settings, started_at)
     say()
     say(f"Run log: {log}")
+    if local.local_servers:
+        say("Dagster commands typed in this folder reach the same servers (.env), e.g.")
+        say(f"  dg launch --assets asset_history --partition {latest}")
     say("Open the Dagster UI: make dev  ->  http://localhost:3000")
     say("Open the dashboard:  make dashboard  ->  http://localhost:8501")
     say("Stop local servers:  make stop")

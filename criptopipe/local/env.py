@@ -17,17 +17,19 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
 from criptopipe.config import DEFAULT_BASE_URL, DEFAULT_SCHEMA
-from criptopipe.local import servers
+from criptopipe.local import dotenv, servers
 from criptopipe.local.ports import DevServerError, free_port, port_open
 
 SANDBOX_PORT = 8555
 SANDBOX_KEY = "sandbox"
+SANDBOX_VARIABLES = ("COINCAP_BASE_URL", "COINCAP_API_KEY")
 
 
 @dataclass
@@ -137,7 +139,9 @@ def dagster_env(root: Path, database_url: str) -> dict[str, str]:
 
 
 def prepare(root: Path | None = None, *, with_sandbox: bool = True) -> LocalEnv:
-    """Everything a local run needs, started if missing; returns the variables to run with."""
+    """Everything a local run needs, started if missing; returns the variables to run with.
+    With the project-local servers, the same variables go to the project's `.env` block, so a
+    `dagster` / `dg` command typed in a fresh shell there reaches them too (`dotenv.py`)."""
     root = root or project_root()
     env: dict[str, str] = {}
     local = not (os.environ.get("DATABASE_URL") and os.environ.get("MONGODB_URI"))
@@ -150,6 +154,8 @@ def prepare(root: Path | None = None, *, with_sandbox: bool = True) -> LocalEnv:
         if os.environ.get("MONGODB_URI"):
             started.pop("DASHBOARD_MONGODB_URI")
         env.update({k: v for k, v in started.items() if k not in os.environ})
+        if "CRIPTOPIPE_SNAPSHOT_START" not in os.environ:
+            env["CRIPTOPIPE_SNAPSHOT_START"] = snapshot_start(root, started["MONGODB_URI"])
     database_url = os.environ.get("DATABASE_URL") or env["DATABASE_URL"]
     for key, value in dagster_env(root, database_url).items():
         env.setdefault(key, value)
@@ -159,7 +165,35 @@ def prepare(root: Path | None = None, *, with_sandbox: bool = True) -> LocalEnv:
             env["COINCAP_BASE_URL"] = start_sandbox(root)
             env["COINCAP_API_KEY"] = SANDBOX_KEY
         sandbox = True
+    if local:
+        block = dict(env)
+        if not with_sandbox:  # this command decided nothing about CoinCap: keep what .env says
+            kept = dotenv.written(root)
+            block.update({k: kept[k] for k in SANDBOX_VARIABLES if k in kept and k not in env})
+        dotenv.write(root, block)
     return LocalEnv(env=env, sandbox=sandbox, local_servers=local)
+
+
+def snapshot_start(root: Path, mongo_uri: str) -> str:
+    """Where the local archive's snapshot partitions start: as `.env` already says, else the
+    first day the archive holds a snapshot, else the latest closed day (the first `make run`
+    takes that day's snapshot)."""
+    if known := dotenv.written(root).get("CRIPTOPIPE_SNAPSHOT_START"):
+        return known
+    from criptopipe import datasets
+    from criptopipe.storage.mongo import MongoStore
+    from criptopipe.storage.slices import Slice
+
+    latest = datetime.now(timezone.utc).date() - timedelta(days=1)
+    store = MongoStore(mongo_uri)
+    try:
+        everything = Slice.days(date(2013, 1, 1), latest)
+        days = [
+            d for ds in datasets.all_datasets() if ds.snapshot for d in store.days(ds, everything)
+        ]
+    finally:
+        store.close()
+    return str(min([*days, latest]))
 
 
 def stop(root: Path | None = None) -> list[str]:
@@ -167,4 +201,6 @@ def stop(root: Path | None = None) -> list[str]:
     stopped = servers.down(state_dir(root))
     if stop_sandbox(root):
         stopped.append("sandbox")
+    if dotenv.remove(root):
+        stopped.append(".env block")
     return stopped

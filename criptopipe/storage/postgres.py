@@ -220,6 +220,15 @@ class PostgresStore:
             ).fetchone()
         return int(row[0]) if row else 0
 
+    def table_rows(self, ds: Table) -> tuple[str, int]:
+        """The database's name and the whole table's row count, as a catalog shows them."""
+        with self.connect(read_only=True) as conn:
+            database = conn.info.dbname
+            if not self.table_exists(conn, ds.name):
+                return database, 0
+            row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self.table(ds))).fetchone()
+        return database, int(row[0]) if row else 0
+
     def days_loaded(self, ds: Table) -> list[tuple[date, int]]:
         """(day, rows) for every day the table holds."""
         with self.connect(read_only=True) as conn:

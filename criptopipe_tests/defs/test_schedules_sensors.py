@@ -18,20 +18,21 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from criptopipe.definitions import defs
+from criptopipe.definitions import defs as load_defs
 from criptopipe.defs.assets import coincap_assets
 from criptopipe.defs.assets.coincap import asset_history, raw_assets
 from criptopipe.defs.checks import quality_checks
 from criptopipe.defs.jobs import history_job
 from criptopipe.defs.resources import CoinUniverseResource, PostgresResource
 from criptopipe.defs.run_alerts import alert_on_failure
-from criptopipe.defs.sensors import CoinCursor, freshness_sensor, new_coin_sensor, run_failure_alert
+from criptopipe.defs.sensors import CoinCursor, new_coin_sensor, run_failure_alert
 from criptopipe.local.ports import free_port
 from criptopipe.storage import ops_log
 from criptopipe.storage.errors import StorageUnavailableError
 from criptopipe.storage.postgres import PostgresStore
 
 DAY = "2024-03-05"
+defs = load_defs()
 
 
 def _yesterday() -> date:
@@ -45,8 +46,19 @@ def _yesterday() -> date:
         (datetime(2027, 1, 1, 0, 30, tzinfo=timezone.utc), "2026-12-31"),
     ],
 )
-def test_daily_schedule_requests_the_day_that_just_closed(tick: datetime, partition: str) -> None:
-    schedule = defs.get_schedule_def("daily_schedule")
+@pytest.mark.parametrize(
+    ("name", "assets"),
+    [
+        ("daily_history_schedule", {"asset_history"}),
+        ("daily_snapshots_schedule", {"raw_assets", "market_snapshots"}),
+    ],
+)
+def test_daily_schedules_request_the_day_that_just_closed(
+    tick: datetime, partition: str, name: str, assets: set[str]
+) -> None:
+    """Two schedules, one per partitions definition (a job holds assets of one only), together
+    covering the three assets for the same day."""
+    schedule = defs.resolve_schedule_def(name)
     assert schedule.cron_schedule == "30 0 * * *" and schedule.execution_timezone == "UTC"
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED  # ships off
     with dg.instance_for_test() as instance:
@@ -57,8 +69,8 @@ def test_daily_schedule_requests_the_day_that_just_closed(tick: datetime, partit
         )
         (request,) = schedule.evaluate_tick(context).run_requests or []
     assert request.partition_key == partition
-    job = defs.resolve_job_def("daily_job")
-    assert job.asset_layer.selected_asset_keys == {a.key for a in coincap_assets}
+    job = defs.resolve_job_def(schedule.job_name)
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == assets
     assert dg.validate_run_config(job, request.run_config) is not None
 
 
@@ -338,19 +350,14 @@ def test_a_failed_blocking_check_is_recorded_as_the_check(
     assert row["notified"] is False  # no webhook configured
 
 
-def test_freshness_sensor_requests_the_freshness_checks() -> None:
-    from criptopipe.defs.checks import freshness_checks
-
-    expected = {key for checks in freshness_checks for key in checks.check_keys}
-    assert {k.asset_key.to_user_string() for k in expected} == {
-        "asset_history",
-        "raw_assets",
-        "market_snapshots",
-    }
-    with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(
-            instance=instance, repository_def=defs.get_repository_def()
-        )
-        result = freshness_sensor.evaluate_tick(context)
-    requested = {k for r in result.run_requests or [] for k in (r.asset_check_keys or [])}
-    assert requested and requested <= expected
+def test_every_asset_is_due_by_three_with_no_freshness_sensor() -> None:
+    """Freshness is Dagster's FreshnessPolicy on each asset (evaluated by the daemon), not the
+    superseded freshness checks and their sensor."""
+    graph = defs.resolve_asset_graph()
+    for key in (a.key for a in coincap_assets):
+        policy = graph.get(key).freshness_policy
+        assert isinstance(policy, dg.FreshnessPolicy), key
+        assert (policy.deadline_cron, policy.timezone) == ("0 3 * * *", "UTC")  # type: ignore[attr-defined]
+        assert policy.lower_bound_delta == timedelta(hours=3)  # type: ignore[attr-defined]
+    assert not [c for c in defs.resolve_asset_graph().asset_check_keys if "fresh" in c.name]
+    assert [s.name for s in defs.sensors or []] == ["new_coin_sensor", "run_failure_alert"]

@@ -136,3 +136,32 @@ def instance_for(env: dict[str, str]) -> Iterator[Any]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def rendered_edges(page: Any) -> set[tuple[str, str]]:
+    """The asset graph's edges as the page draws them: each arrow's two ends matched to the
+    boxes of the nodes it joins (the SVG names neither)."""
+    drawn = page.evaluate(
+        """() => {
+          const nodes = Array.from(document.querySelectorAll('svg foreignObject')).map(f => ({
+            name: f.querySelector('[data-tooltip]')?.getAttribute('data-tooltip'),
+            x: +f.getAttribute('x'), y: +f.getAttribute('y'),
+            w: +f.getAttribute('width'), h: +f.getAttribute('height')}));
+          const edges = Array.from(document.querySelectorAll('svg path[marker-end]')).map(p => {
+            const n = p.getAttribute('d').match(/-?[0-9.]+/g).map(Number);
+            return [n[0], n[1], n[n.length - 2], n[n.length - 1]];
+          });
+          return {nodes, edges};
+        }"""
+    )
+
+    def node_at(x: float, y: float, side: str) -> str:
+        for n in drawn["nodes"]:
+            edge_x = n["x"] + n["w"] if side == "right" else n["x"]
+            if abs(edge_x - x) <= 12 and n["y"] <= y <= n["y"] + n["h"]:
+                return str(n["name"])
+        raise AssertionError(f"no node drawn at the {side} end ({x}, {y}): {drawn['nodes']}")
+
+    return {
+        (node_at(x1, y1, "right"), node_at(x2, y2, "left")) for x1, y1, x2, y2 in drawn["edges"]
+    }

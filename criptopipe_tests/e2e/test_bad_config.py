@@ -165,7 +165,7 @@ def world(servers: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
 def _job() -> dg.JobDefinition:
     from criptopipe.definitions import defs
 
-    return defs.resolve_implicit_global_asset_job_def()
+    return defs().resolve_implicit_global_asset_job_def()
 
 
 def run(

@@ -151,7 +151,7 @@ class Transport:
                 f" (a server that does not answer is tried for {self.settings.unreachable_retry_s:g}"
                 " s)"
                 if retry.unanswered
-                else "",
+                else (" (as its Retry-After asks)" if retry.wait is not None else ""),
             )
             await asyncio.sleep(wait)
 
