@@ -38,7 +38,17 @@ BINANCE_WEIGHT_LIMIT = 6000
 #: Binance request weights (spot, since 2023-08-25)
 BINANCE_WEIGHTS = {"exchangeInfo": 20, "klines": 2, "time": 1}
 FAULT_KINDS = frozenset(
-    {"status", "throttle", "ban", "hang", "truncate", "malformed", "unknown_symbol", "error"}
+    {
+        "status",
+        "throttle",
+        "ban",
+        "hang",
+        "truncate",
+        "malformed",
+        "unknown_symbol",
+        "error",
+        "altname_key",
+    }
 )
 HTML_502 = b"<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>"
 
@@ -65,7 +75,9 @@ class State:
         self.reset()
 
     def reset(self) -> None:
+        """Zero the counters; requests still in flight (a hang) are not counted afterwards."""
         with self.lock:
+            self.epoch = getattr(self, "epoch", 0) + 1
             self.counts: dict[str, dict[str, Any]] = {
                 ex: {"requests": 0, "weight": 0, "by_route": {}} for ex in EXCHANGES
             }
@@ -134,9 +146,18 @@ class State:
             return self.used_weight, (60 - now % 60) if over else None
 
     def record(
-        self, exchange: str, route: str, path: str, status: int, weight: int, started: float
+        self,
+        exchange: str,
+        route: str,
+        path: str,
+        status: int,
+        weight: int,
+        started: float,
+        epoch: int,
     ) -> None:
         with self.lock:
+            if epoch != self.epoch:
+                return
             counts = self.counts[exchange]
             counts["requests"] += 1
             counts["weight"] += weight
@@ -254,6 +275,7 @@ class Handler(BaseHTTPRequestHandler):
         exchange, sub = m[1], m[2]
         started = time.monotonic()
         state = self.server.state
+        epoch = state.epoch
         logged = self.path
         route = sub.rsplit("/", 1)[-1]
         latency = state.faults.get("latency_ms") or 0
@@ -290,12 +312,18 @@ class Handler(BaseHTTPRequestHandler):
             if exchange == BINANCE:
                 status, obj = 200, self._binance(sub, q)
             else:
-                status, obj = 200, {"error": [], "result": self._kraken(sub, q)}
+                result = self._kraken(sub, q)
+                if any(r["kind"] == "altname_key" for r in rules) and sub == "/0/public/OHLC":
+                    # keyed by the altname instead of the pair key: CCXT then finds nothing
+                    pair = self.server.market.catalogue().pair(KRAKEN, q["pair"])
+                    if pair is not None:
+                        result = {pair.altname: result.pop(pair.id), **result}
+                status, obj = 200, {"error": [], "result": result}
         except Reply as reply:
             status, obj = reply.status, reply.body
             headers.update(reply.headers)
         if isinstance(obj, bytes):
-            state.record(exchange, route, logged, status, weight, started)
+            state.record(exchange, route, logged, status, weight, started, epoch)
             self._send(status, obj, headers, "text/html")
             return
         body = json.dumps(obj, separators=(",", ":")).encode()
@@ -303,7 +331,7 @@ class Handler(BaseHTTPRequestHandler):
         if status == 200 and "malformed" in kinds:
             body = body[: max(1, len(body) // 2)]
         if status == 200 and "truncate" in kinds:
-            state.record(exchange, route, logged, status, weight, started)
+            state.record(exchange, route, logged, status, weight, started, epoch)
             self.send_response(200)
             self.send_header("Content-Type", "application/json;charset=UTF-8")
             self.send_header("Content-Length", str(len(body)))
@@ -315,7 +343,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
-        state.record(exchange, route, logged, status, weight, started)
+        state.record(exchange, route, logged, status, weight, started, epoch)
         self._send(status, body, headers, "application/json;charset=UTF-8")
 
     # ------------------------------------------------------------------ Binance
