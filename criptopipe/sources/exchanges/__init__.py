@@ -48,7 +48,12 @@ if TYPE_CHECKING:
     )
     from criptopipe.sources.exchanges.settings import ExchangeSettings
     from criptopipe.sources.exchanges.symbols import map_symbols
-    from criptopipe.sources.exchanges.venues import VENUES, Venue, minimum_requests
+    from criptopipe.sources.exchanges.venues import (
+        VENUES,
+        Venue,
+        minimum_requests,
+        minimum_weight,
+    )
 
 _LAZY = {
     "Candle": "criptopipe.sources.exchanges.models",
@@ -76,6 +81,7 @@ _LAZY = {
     "Venue": "criptopipe.sources.exchanges.venues",
     "map_symbols": "criptopipe.sources.exchanges.symbols",
     "minimum_requests": "criptopipe.sources.exchanges.venues",
+    "minimum_weight": "criptopipe.sources.exchanges.venues",
     "open_exchanges": "criptopipe.sources.exchanges.client",
 }
 
@@ -112,5 +118,6 @@ __all__ = [
     "Venue",
     "map_symbols",
     "minimum_requests",
+    "minimum_weight",
     "open_exchanges",
 ]

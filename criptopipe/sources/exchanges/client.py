@@ -73,9 +73,9 @@ class _Hooks:
             record.urls.append(url)
             record.status, record.headers = None, {}
         result = await super().fetch(url, method, headers, body)  # type: ignore[misc]
-        if isinstance(result, str) and result:
-            # CCXT hands back the text when the body is not JSON (cut short, garbled, an HTML
-            # page with status 200), and its parsers then turn that into an empty result
+        if isinstance(result, (str, bytes)):
+            # CCXT hands back the text when the body is not JSON (cut short, garbled, empty, an
+            # HTML page with status 200), and its parsers then turn that into an empty result
             raise ccxt_errors.BadResponse(
                 f"{getattr(self, 'id', '?')} GET {url}: the body is not valid JSON "
                 f"({len(result)} characters: {result[:80]!r})"

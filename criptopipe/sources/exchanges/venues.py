@@ -57,8 +57,11 @@ class Venue:
     #: urls['api'] keys of the public calls -> path under an override root
     public_urls: Mapping[str, str]
     options: Mapping[str, Any] = field(default_factory=dict)
-    #: response header carrying the used weight of the current minute
+    #: response header carrying the used weight of the current minute, and the weight of a
+    #: market load and of a candle request (Binance spot since 2023-08-25: 6000 a minute per IP)
     weight_header: str | None = None
+    market_load_weight: int = 0
+    page_weight: int = 0
     #: shortest raw OHLCV row the exchange sends
     raw_row_length: int = 6
     extras: Callable[[list[Any]], tuple[Decimal | None, int | None]] = lambda raw: (None, None)
@@ -98,6 +101,8 @@ VENUES: dict[str, Venue] = {
         public_urls={"public": "/api/v3"},
         options={"fetchMarkets": {"types": ["spot"]}},
         weight_header="X-MBX-USED-WEIGHT-1M",
+        market_load_weight=20,
+        page_weight=2,
         raw_row_length=11,
         extras=_binance_extras,
         raw_base_key="baseAsset",
@@ -139,3 +144,11 @@ def minimum_requests(exchange_id: str, pairs: int, first: date, end: date, today
     request per pair whatever the window: older days are beyond its horizon."""
     v = venue(exchange_id)
     return v.market_load_requests + pairs * v.page_count(closed_days(first, end, today))
+
+
+def minimum_weight(exchange_id: str, pairs: int, first: date, end: date, today: date) -> int:
+    """The request weight the physical minimum costs (Binance; 0 where weights do not apply)."""
+    v = venue(exchange_id)
+    return (
+        v.market_load_weight + pairs * v.page_count(closed_days(first, end, today)) * v.page_weight
+    )

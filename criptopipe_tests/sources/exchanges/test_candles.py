@@ -20,6 +20,7 @@ from criptopipe.sources.exchanges import (
     GapReason,
     TrackedCoin,
     minimum_requests,
+    minimum_weight,
     open_exchanges,
 )
 from criptopipe.sources.exchanges.sandbox import ExchangeSandbox
@@ -189,17 +190,21 @@ def test_backfill_requests_equal_the_physical_minimum(xsb: ExchangeSandbox) -> N
 
     async def run() -> dict[str, tuple[int, int, int]]:
         out = {}
+        weights = []
         async with open_exchanges(sandbox_settings(xsb)) as clients:
             for exchange, client in clients.items():
                 symbols = [m.symbol for m in client.map_coins(coins).matches]
                 first, end = windows[exchange]
                 results = await client.fetch_many(symbols, first, end)
                 assert all(r.candles for r in results)
+                weights.append(client.meter.snapshot().max_used_weight_1m)
                 out[exchange] = (
                     client.meter.snapshot().requests,
                     client.minimum_requests(len(symbols), first, end),
                     len(symbols),
                 )
+        # Binance reported its used weight on every answer; Kraken has none
+        assert weights[0] is not None and weights[0] > 0 and weights[1] is None
         return out
 
     counts = asyncio.run(run())
@@ -212,6 +217,10 @@ def test_backfill_requests_equal_the_physical_minimum(xsb: ExchangeSandbox) -> N
     assert counts["binance"][0] == 1 + binance_pairs * math.ceil(2100 / 1000)
     assert counts["kraken"][0] == 2 + kraken_pairs
     assert stats["kraken"]["by_route"] == {"Assets": 1, "AssetPairs": 1, "OHLC": kraken_pairs}
+    # weight: exchangeInfo 20 + 2 per klines page
+    first, end = windows["binance"]
+    weight = minimum_weight("binance", binance_pairs, first, end, now)
+    assert stats["binance"]["weight"] == weight == 20 + 2 * 3 * binance_pairs
 
 
 def test_vwap_sits_near_the_coincap_sandbox_average_and_skew_moves_one_exchange(

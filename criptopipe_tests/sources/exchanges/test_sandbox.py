@@ -167,3 +167,17 @@ def test_console_command_serves_until_stopped() -> None:
         proc.wait(timeout=10)
     time.sleep(0.1)
     assert proc.returncode == 0
+
+
+def test_listings_are_consistent_with_the_coincap_universe(xsb: ExchangeSandbox) -> None:
+    catalogue = xsb.market.catalogue()
+    coins = xsb.universe.by_id
+    for pairs in catalogue.pairs.values():
+        for pair in pairs:
+            assert pair.listed >= coins[pair.coin].listed  # no candle before CoinCap's history
+    for pair in catalogue.pairs["binance"]:
+        if pair.quote == "USDT":
+            assert pair.base == coins[pair.coin].symbol  # CoinCap's symbols
+    # the first candle Binance has is the listing day (python-binance's startTime=0 probe)
+    first = binance(xsb, "klines", symbol="SOLUSDT", interval="1d", startTime=0, limit=1).json()
+    assert first[0][0] == ms(date(2020, 8, 11))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import ccxt
 import pytest
 from pydantic import ValidationError
 
 from criptopipe.sources.exchanges import ExchangeClient, ExchangeSettings, UnknownExchangeError
+from criptopipe.sources.exchanges.venues import CLOSED_URL
 
 
 def test_unknown_exchange_id_lists_ccxts_close_ids() -> None:
@@ -36,3 +40,20 @@ def test_environment_style_values_are_parsed_and_checked() -> None:
         ExchangeSettings(url_overrides={"binance": "127.0.0.1:8556"})
     with pytest.raises(ValidationError, match="listed twice"):
         ExchangeSettings(exchanges="kraken,kraken")
+
+
+def test_an_override_points_every_other_api_at_a_closed_port() -> None:
+    settings = ExchangeSettings(url_overrides={"binance": "http://127.0.0.1:1/binance"})
+
+    async def stray_call() -> None:
+        async with ExchangeClient("binance", settings) as client:
+            api = client.ccxt.urls["api"]
+            assert api["public"] == "http://127.0.0.1:1/binance/api/v3"
+            assert {v for k, v in api.items() if k != "public"} == {CLOSED_URL}
+            # a call outside the overridden API fails fast offline, never reaching Binance
+            with pytest.raises(ccxt.ExchangeNotAvailable, match="127.0.0.1:9"):
+                await client.ccxt.fapiPublicGetTime()
+
+    asyncio.run(stray_call())
+    kraken = ExchangeClient("kraken", ExchangeSettings())
+    assert kraken.ccxt.urls["api"]["public"] == "https://api.kraken.com"  # untouched by default
