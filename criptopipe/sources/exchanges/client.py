@@ -196,7 +196,8 @@ class ExchangeClient:
                     policy=self.policy,
                     meter=self.meter,
                 )
-                # exact strings from here on (a Decimal/str `number` breaks Kraken's load itself)
+                # exact strings from here on; set after the load, because a non-float `number`
+                # in the constructor breaks Kraken's market parsing in CCXT 4.5.90
                 self.ccxt.number = str
                 self._markets = dict(self.ccxt.markets)
         return self._markets
