@@ -4,7 +4,7 @@ long it waits), what fails at once, and that nothing ever comes back silently em
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -21,7 +21,9 @@ from criptopipe.sources.exchanges import (
 from criptopipe.sources.exchanges.sandbox import ExchangeSandbox
 from criptopipe_tests.sources.exchanges.conftest import with_client
 
-FIRST, END = date(2025, 1, 1), date(2025, 2, 1)
+#: 31 closed days inside Kraken's 720-day horizon, whatever the date the suite runs on
+FIRST = datetime.now(timezone.utc).date() - timedelta(days=60)
+END = FIRST + timedelta(days=31)
 SYMBOL = {"binance": "BTC/USDT", "kraken": "BTC/USD"}
 CANDLES = {"binance": "klines", "kraken": "OHLC"}
 
@@ -29,7 +31,7 @@ CANDLES = {"binance": "klines", "kraken": "OHLC"}
 def run(
     sb: ExchangeSandbox, exchange: str, rules: list[dict[str, Any]], **settings: Any
 ) -> tuple[CandleFetch, MeterSnapshot]:
-    """Load markets, arm the faults, fetch January 2025 of BTC."""
+    """Load markets, arm the faults, fetch 31 days of BTC."""
 
     async def body(client: ExchangeClient) -> tuple[CandleFetch, MeterSnapshot]:
         await client.load_markets()
