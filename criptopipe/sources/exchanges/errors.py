@@ -15,9 +15,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-import aiohttp
-import ccxt
+if TYPE_CHECKING:  # CCXT takes ~2 s to import: configuration checks must not pay for it
+    import ccxt
 
 
 class ExchangeSourceError(Exception):
@@ -181,6 +182,9 @@ def classify(
 ) -> ExchangeSourceError:
     """The project's error for a CCXT exception raised by one call (`what`, e.g. "klines for
     BTC/USDT"), given the HTTP status and headers that call received, if any."""
+    import aiohttp
+    import ccxt
+
     headers = headers or {}
     detail = _short(exc)
     wait = retry_after_seconds(headers)

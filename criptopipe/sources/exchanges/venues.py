@@ -18,8 +18,6 @@ from datetime import date, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
 
-import ccxt.async_support as ccxt_async
-
 from criptopipe.sources.exchanges.errors import UnknownExchangeError
 
 DAY = timedelta(days=1)
@@ -62,8 +60,17 @@ class Venue:
     weight_header: str | None = None
     market_load_weight: int = 0
     page_weight: int = 0
+    #: the weight the exchange allows per minute and IP (0: it weighs nothing)
+    weight_limit_1m: int = 0
+    #: CCXT's rateLimit (ms per unit of cost) and the cost of one candle request: CCXT spaces
+    #: candle requests rateLimit x cost apart (docs/exchanges-ccxt.md section 4)
+    default_rate_limit_ms: float = 1000.0
+    page_cost: float = 1.0
     #: shortest raw OHLCV row the exchange sends
     raw_row_length: int = 6
+    #: positions of open, high, low, close and base volume in the raw row (what CCXT parses),
+    #: so an archived row rebuilds the candle without CCXT
+    raw_ohlcv: tuple[int, int, int, int, int] = (1, 2, 3, 4, 5)
     extras: Callable[[list[Any]], tuple[Decimal | None, int | None]] = lambda raw: (None, None)
     #: key of the market's `info` holding the exchange's own code for the base asset
     raw_base_key: str = "base"
@@ -103,6 +110,9 @@ VENUES: dict[str, Venue] = {
         weight_header="X-MBX-USED-WEIGHT-1M",
         market_load_weight=20,
         page_weight=2,
+        weight_limit_1m=6000,
+        default_rate_limit_ms=50,
+        page_cost=0.4,
         raw_row_length=11,
         extras=_binance_extras,
         raw_base_key="baseAsset",
@@ -115,7 +125,10 @@ VENUES: dict[str, Venue] = {
         pages_with_until=False,
         market_load_requests=2,
         public_urls={"public": ""},
+        default_rate_limit_ms=1000,
+        page_cost=1.2,
         raw_row_length=8,
+        raw_ohlcv=(1, 2, 3, 4, 6),
         extras=_kraken_extras,
         raw_base_key="base",
     ),
@@ -126,7 +139,9 @@ def venue(exchange_id: str) -> Venue:
     """The venue rules for a CCXT exchange id, or an error naming what would work."""
     if exchange_id in VENUES:
         return VENUES[exchange_id]
-    known: list[str] = list(ccxt_async.exchanges)
+    import ccxt  # only on this error path: CCXT takes seconds to import
+
+    known: list[str] = list(ccxt.exchanges)
     if exchange_id not in known:
         close = difflib.get_close_matches(exchange_id, known, n=5, cutoff=0.6)
         raise UnknownExchangeError(exchange_id, close, sorted(VENUES))
