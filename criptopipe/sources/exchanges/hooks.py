@@ -53,7 +53,9 @@ class _Hooks:
         request_body,
     ):
         if self.criptopipe_meter is not None:
-            self.criptopipe_meter.answered(response_headers)
+            body = response_body if isinstance(response_body, str | bytes) else ""
+            size = len(body.encode()) if isinstance(body, str) else len(body)
+            self.criptopipe_meter.answered(response_headers, size)
         record = CURRENT_CALL.get()
         if record is not None:
             record.status, record.headers = code, dict(response_headers)

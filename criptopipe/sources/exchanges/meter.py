@@ -19,6 +19,8 @@ class MeterSnapshot(BaseModel):
     exchange: str
     #: HTTP requests sent (market loads, candle pages and retries alike)
     requests: int = 0
+    #: response bytes (decoded bodies, as CCXT read them)
+    bytes: int = 0
     #: requests per endpoint, e.g. {"klines": 20, "exchangeInfo": 1}
     by_endpoint: dict[str, int] = {}
     #: attempts our retry loop repeated, and the seconds it waited before them
@@ -32,7 +34,7 @@ class MeterSnapshot(BaseModel):
 class RequestMeter:
     def __init__(self, exchange: str, weight_header: str | None) -> None:
         self.exchange, self.weight_header = exchange, weight_header
-        self._requests = self._retries = 0
+        self._requests = self._retries = self._bytes = 0
         self._waited = 0.0
         self._by_endpoint: dict[str, int] = {}
         self._weight: int | None = None
@@ -43,7 +45,8 @@ class RequestMeter:
         self._requests += 1
         self._by_endpoint[endpoint] = self._by_endpoint.get(endpoint, 0) + 1
 
-    def answered(self, headers: Mapping[str, str]) -> None:
+    def answered(self, headers: Mapping[str, str], size: int = 0) -> None:
+        self._bytes += size
         if self.weight_header is None:
             return
         wanted = self.weight_header.lower()
@@ -65,6 +68,7 @@ class RequestMeter:
         return MeterSnapshot(
             exchange=self.exchange,
             requests=self._requests,
+            bytes=self._bytes,
             by_endpoint=dict(self._by_endpoint),
             retries=self._retries,
             waited_s=round(self._waited, 3),

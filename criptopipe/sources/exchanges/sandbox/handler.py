@@ -2,7 +2,7 @@
 routing of `/binance/...` and `/kraken/...` to their imitations (`binance.py`, `kraken.py`).
 
 Every API answer is counted and logged (admin routes are free); faults fire before routing
-(`faults.py`) or act on the answer itself (hang, truncate, malformed, altname_key).
+(`faults.py`) or act on the answer itself (hang, truncate, malformed, altname_key, empty).
 """
 
 from __future__ import annotations
@@ -125,6 +125,7 @@ class Handler(BaseHTTPRequestHandler):
         if latency:
             time.sleep(latency / 1000)
         rules = state.take_rules(exchange, logged)
+        kinds = {r["kind"] for r in rules}
         for rule in rules:
             if rule["kind"] == "hang":
                 time.sleep(float(rule.get("seconds", 30)))
@@ -156,9 +157,14 @@ class Handler(BaseHTTPRequestHandler):
             skew = state.skew.get(exchange, 0.0)
             if exchange == BINANCE:
                 status, obj = 200, binance.answer(market, sub, q, now, skew)
+                if "empty" in kinds and sub == "/api/v3/klines":
+                    obj = []  # a valid answer with no candle at all
             else:
                 result = kraken.answer(market, sub, q, now, skew)
-                if any(r["kind"] == "altname_key" for r in rules) and sub == "/0/public/OHLC":
+                if "empty" in kinds and sub == "/0/public/OHLC":
+                    # nothing but the uncommitted row Kraken always sends
+                    result = {k: v[-1:] if isinstance(v, list) else v for k, v in result.items()}
+                if "altname_key" in kinds and sub == "/0/public/OHLC":
                     # keyed by the altname instead of the pair key: CCXT then finds nothing
                     pair = market.catalogue(now.date()).pair(KRAKEN, q["pair"])
                     if pair is not None:
@@ -172,7 +178,6 @@ class Handler(BaseHTTPRequestHandler):
             self._send(status, obj, headers, "text/html")
             return
         body = json.dumps(obj, separators=(",", ":")).encode()
-        kinds = {r["kind"] for r in rules}
         if status == 200 and "malformed" in kinds:
             body = body[: max(1, len(body) // 2)]
         if status == 200 and "truncate" in kinds:

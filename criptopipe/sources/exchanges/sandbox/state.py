@@ -26,9 +26,9 @@ FAULT_KINDS = frozenset(
         "unknown_symbol",
         "error",
         "altname_key",
+        "empty",
     }
 )
-HTML_502 = b"<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>"
 
 
 class Reply(Exception):
