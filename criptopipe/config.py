@@ -13,21 +13,28 @@ unset comes from here. `criptopipe/local/` reads the variables of the local tool
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from pydantic import (
-    BeforeValidator,
     Field,
     SecretStr,
     TypeAdapter,
     ValidationError,
-    ValidationInfo,
     field_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from criptopipe.config_fields import (
+    Budget,
+    ErrorPct,
+    ExchangeIds,
+    ExchangeUrls,
+    MarketsPerCoin,
+    Quotes,
+    RateLimits,
+    check_http_url,
+    split_list,
+)
 from criptopipe.config_messages import (
     DEFAULT_BASE_URL,
     DEFAULT_CREDIT_BUDGET,
@@ -49,72 +56,12 @@ from criptopipe.config_messages import (
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: CoinCap ids are lowercase slugs: 'bitcoin', 'usd-coin', 'crypto-com-coin'
 COIN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
-_OFF = {"off", "none", "unlimited"}
-
-
-def _off(value: object) -> object:
-    """'off' (or none/unlimited/all) means no limit."""
-    if isinstance(value, str) and value.strip().lower() in (_OFF | {"all"}):
-        return None
-    return value
-
-
-#: credits per month, or None ('off'): the one reading of a budget everywhere
-Budget = Annotated[Annotated[int, Field(ge=0)] | None, BeforeValidator(_off)]
-#: markets kept per coin, or None ('all')
-MarketsPerCoin = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(_off)]
 
 
 class ConfigError(ValueError):
     """A setting is missing or malformed: a retry cannot fix it. The message is one line."""
 
     retryable = False
-
-
-def _split(value: object) -> object:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
-
-def _pairs(value: object) -> object:
-    """'binance=http://a,kraken=http://b' -> {'binance': 'http://a', 'kraken': 'http://b'}."""
-    if not isinstance(value, str):
-        return value
-    out: dict[str, str] = {}
-    for part in [p.strip() for p in value.split(",") if p.strip()]:
-        key, sep, item = part.partition("=")
-        if not sep or not key.strip() or not item.strip():
-            raise ValueError(f"{part!r} is not exchange=value")
-        out[key.strip().lower()] = item.strip()
-    return out
-
-
-def _check_http_url(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip().rstrip("/")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL with a host")
-    try:
-        parts.port  # noqa: B018 - a malformed port raises here
-    except ValueError:
-        raise ValueError("has a port that is not a number") from None
-    return value
-
-
-def _configured(value: Mapping[str, object], info: ValidationInfo) -> None:
-    """Per-exchange settings may name only configured exchanges."""
-    exchanges: tuple[str, ...] | None = info.data.get("exchanges")
-    if exchanges is None:  # CRIPTOPIPE_EXCHANGES itself is wrong: reported on its own
-        return
-    extra = sorted(set(value) - set(exchanges))
-    if extra:
-        raise ValueError(
-            f"names {', '.join(extra)}, which CRIPTOPIPE_EXCHANGES ({','.join(exchanges)}) "
-            "does not list"
-        )
 
 
 class Settings(BaseSettings):
@@ -150,39 +97,35 @@ class Settings(BaseSettings):
         default=DEFAULT_NEW_COIN_LOOKBACK_DAYS, ge=1, alias="CRIPTOPIPE_NEW_COIN_LOOKBACK_DAYS"
     )
     #: CCXT exchange ids whose daily candles `exchange_candles` loads (validated against CCXT)
-    exchanges: Annotated[tuple[str, ...], NoDecode] = Field(
-        default=DEFAULT_EXCHANGES, alias="CRIPTOPIPE_EXCHANGES"
-    )
+    exchanges: ExchangeIds = Field(default=DEFAULT_EXCHANGES, alias="CRIPTOPIPE_EXCHANGES")
     #: quote currencies in order of preference when a coin trades against several
-    quote_preference: Annotated[tuple[str, ...], NoDecode] = Field(
+    quote_preference: Quotes = Field(
         default=DEFAULT_QUOTE_PREFERENCE, alias="CRIPTOPIPE_QUOTE_PREFERENCE"
     )
     #: exchange id -> root URL of a stand-in (the exchange sandbox); unset: the real exchange
-    exchange_urls: Annotated[dict[str, str], NoDecode] = Field(
-        default_factory=dict, alias="CRIPTOPIPE_EXCHANGE_URLS"
-    )
+    exchange_urls: ExchangeUrls = Field(default_factory=dict, alias="CRIPTOPIPE_EXCHANGE_URLS")
     #: exchange id -> CCXT rateLimit (ms per unit of endpoint cost); unset: CCXT's own
-    exchange_rate_limit_ms: Annotated[dict[str, float], NoDecode] = Field(
+    exchange_rate_limit_ms: RateLimits = Field(
         default_factory=dict, alias="CRIPTOPIPE_EXCHANGE_RATE_LIMIT_MS"
     )
     sources_warn_pct: float = Field(
         default=DEFAULT_SOURCES_WARN_PCT, gt=0, le=100, alias="CRIPTOPIPE_SOURCES_WARN_PCT"
     )
-    sources_error_pct: float = Field(
+    sources_error_pct: ErrorPct = Field(
         default=DEFAULT_SOURCES_ERROR_PCT, gt=0, le=100, alias="CRIPTOPIPE_SOURCES_ERROR_PCT"
     )
 
     @field_validator("coincap_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        checked = _check_http_url(value)
+        checked = check_http_url(value)
         assert checked is not None
         return checked
 
     @field_validator("alert_webhook_url", "dagster_ui_url")
     @classmethod
     def _http(cls, value: str | None) -> str | None:
-        return _check_http_url(value)
+        return check_http_url(value)
 
     @field_validator("database_url", "dashboard_database_url")
     @classmethod
@@ -237,7 +180,7 @@ class Settings(BaseSettings):
     @field_validator("coins", mode="before")
     @classmethod
     def _coins(cls, value: object) -> object:
-        value = _split(value)
+        value = split_list(value)
         if isinstance(value, list):
             bad = [c for c in value if not isinstance(c, str) or not COIN_ID.match(c)]
             if bad:
@@ -246,75 +189,6 @@ class Settings(BaseSettings):
                     "letters, digits, '-', '.' or '_')"
                 )
             return list(dict.fromkeys(value))
-        return value
-
-    @field_validator("exchanges", mode="before")
-    @classmethod
-    def _exchanges(cls, value: object) -> object:
-        from criptopipe.sources.exchanges.errors import UnknownExchangeError
-        from criptopipe.sources.exchanges.venues import venue
-
-        value = _split(value)
-        if not isinstance(value, list | tuple):
-            return value
-        ids = [str(v).strip().lower() for v in value]
-        if not ids:
-            raise ValueError("names no exchange")
-        for exchange_id in ids:
-            try:
-                venue(exchange_id)
-            except UnknownExchangeError as exc:
-                raise ValueError(str(exc).rstrip(".")) from None
-        if len(set(ids)) != len(ids):
-            raise ValueError("names an exchange twice")
-        return tuple(ids)
-
-    @field_validator("quote_preference", mode="before")
-    @classmethod
-    def _quotes(cls, value: object) -> object:
-        value = _split(value)
-        if isinstance(value, list | tuple):
-            quotes = [str(v).strip().upper() for v in value]
-            if not quotes or not all(q.isalnum() for q in quotes):
-                raise ValueError("must be currency codes, comma-separated")
-            return tuple(dict.fromkeys(quotes))
-        return value
-
-    @field_validator("exchange_urls", "exchange_rate_limit_ms", mode="before")
-    @classmethod
-    def _per_exchange(cls, value: object) -> object:
-        return _pairs(value)
-
-    @field_validator("exchange_urls")
-    @classmethod
-    def _exchange_urls(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
-        _configured(value, info)
-        out = {}
-        for exchange_id, url in value.items():
-            try:
-                out[exchange_id] = _check_http_url(url)
-            except ValueError as exc:
-                raise ValueError(f"{exchange_id}: {url!r} {exc}") from None
-        return {k: v for k, v in out.items() if v is not None}
-
-    @field_validator("exchange_rate_limit_ms")
-    @classmethod
-    def _rate_limits(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
-        _configured(value, info)
-        bad = [k for k, v in value.items() if v <= 0]
-        if bad:
-            raise ValueError(f"{', '.join(bad)}: a rate limit must be a positive number of ms")
-        return value
-
-    @field_validator("sources_error_pct")
-    @classmethod
-    def _error_above_warning(cls, value: float, info: ValidationInfo) -> float:
-        warn = info.data.get("sources_warn_pct")
-        if warn is not None and value <= warn:
-            raise ValueError(
-                f"must be above CRIPTOPIPE_SOURCES_WARN_PCT ({warn:g}): the error threshold is "
-                "the wider one"
-            )
         return value
 
     # ------------------------------------------------------------------ accessors
