@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from criptopipe.defs.assets import coincap_assets
+from criptopipe.defs.assets import all_assets
 from criptopipe.defs.checks import coincap_checks
+from criptopipe.defs.exchange_checks import exchange_checks
 from criptopipe.defs.executor import pool_aware_in_process_executor
 from criptopipe.defs.jobs import jobs
 from criptopipe.defs.resources import resources
@@ -23,8 +24,8 @@ defs = dg.Definitions(
     # cost seconds of start-up for each of the checks. Dagster's in-process executor with a pool
     # wait that sleeps, hears SIGTERM and frees slots of dead runs (defs/executor.py).
     executor=pool_aware_in_process_executor,
-    assets=coincap_assets,
-    asset_checks=coincap_checks,
+    assets=all_assets,
+    asset_checks=[*coincap_checks, *exchange_checks],
     jobs=jobs,
     schedules=schedules,
     sensors=sensors,

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import dagster as dg
 
-from criptopipe.defs.assets import coincap_assets
+from criptopipe.defs.assets import all_assets
 from criptopipe.defs.assets.coincap import asset_history
 from criptopipe.defs.partitions import daily_partitions
 
 daily_job = dg.define_asset_job(
     name="daily_job",
-    selection=dg.AssetSelection.assets(*coincap_assets),
+    selection=dg.AssetSelection.assets(*all_assets),
     partitions_def=daily_partitions,
-    description="All three CoinCap assets for one UTC day (the schedule's job).",
+    description="Every asset for one UTC day (the schedule's job): the three CoinCap assets, "
+    "the exchanges' candles and the daily prices derived from both.",
 )
 
 history_job = dg.define_asset_job(

@@ -216,10 +216,12 @@ class CoinUniverseResource(_Configured):
 def resources() -> dict[str, Any]:
     """The resources every definition uses, bound to the environment when a run starts."""
     postgres, mongo = PostgresResource(), MongoResource()
+    from criptopipe.defs.exchange_resource import ExchangesResource
     from criptopipe.defs.io_manager import WarehouseIOManager
 
     return {
         "coincap": CoinCapResource(),
+        "exchanges": ExchangesResource(),
         "universe": CoinUniverseResource(),
         "postgres": postgres,
         "mongo": mongo,

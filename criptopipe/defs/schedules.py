@@ -1,4 +1,4 @@
-"""The daily schedule: all three assets for the UTC day that just closed.
+"""The daily schedule: every asset for the UTC day that just closed.
 
 Ships STOPPED: a schedule spends CoinCap credits every day, so turning it on is a deliberate act
 (the Dagster UI's Automation page, or `dagster schedule start daily_schedule -w workspace.yaml`).
@@ -18,7 +18,8 @@ daily_schedule = dg.build_schedule_from_partitioned_job(
     hour_of_day=SCHEDULE_HOUR_UTC,
     minute_of_hour=SCHEDULE_MINUTE,
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="All three CoinCap assets for the day that just closed, at 00:30 UTC.",
+    description="Every asset (CoinCap, exchange candles, daily prices) for the day that just "
+    "closed, at 00:30 UTC.",
 )
 
 schedules = [daily_schedule]

@@ -19,7 +19,7 @@ import pytest
 from psycopg import sql
 
 from criptopipe.definitions import defs
-from criptopipe.defs.assets import coincap_assets
+from criptopipe.defs.assets import all_assets, coincap_assets
 from criptopipe.defs.assets.coincap import asset_history, raw_assets
 from criptopipe.defs.checks import quality_checks
 from criptopipe.defs.jobs import history_job
@@ -58,7 +58,8 @@ def test_daily_schedule_requests_the_day_that_just_closed(tick: datetime, partit
         (request,) = schedule.evaluate_tick(context).run_requests or []
     assert request.partition_key == partition
     job = defs.resolve_job_def("daily_job")
-    assert job.asset_layer.selected_asset_keys == {a.key for a in coincap_assets}
+    # every asset of the day: CoinCap's three, the exchanges' candles, the derived prices
+    assert job.asset_layer.selected_asset_keys == {a.key for a in all_assets}
     assert dg.validate_run_config(job, request.run_config) is not None
 
 

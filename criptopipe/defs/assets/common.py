@@ -14,10 +14,12 @@ from criptopipe.config import ConfigError
 from criptopipe.defs.partitions import daily_partitions
 from criptopipe.defs.resources import CoinCapResource, PostgresResource
 from criptopipe.defs.run_alerts import alert_on_failure
+from criptopipe.pipeline.candles import NoSymbolsError
 from criptopipe.pipeline.ingest import EmptyAnswerError, UnknownCoinsError
 from criptopipe.pipeline.planner import BudgetExceededError
 from criptopipe.pipeline.spend import Spend
 from criptopipe.sources.coincap.errors import CoinCapError
+from criptopipe.sources.exchanges.errors import ExchangeSourceError
 from criptopipe.storage.errors import StorageError
 from criptopipe.storage.slices import Slice
 
@@ -43,9 +45,28 @@ COINCAP_ASSET: dict[str, Any] = {
     "hooks": {alert_on_failure},
 }
 
+#: Every step that calls the exchanges holds a slot of this pool (one by default): CCXT's rate
+#: limiter is per process, so two runs' candle fetches take turns instead of doubling the pace.
+EXCHANGES_POOL = "exchanges"
+
+EXCHANGE_ASSET: dict[str, Any] = {
+    **COINCAP_ASSET,
+    "group_name": "exchanges",
+    "pool": EXCHANGES_POOL,
+}
+
+#: computed from the stores: no API, no pool
+DERIVED_ASSET: dict[str, Any] = {
+    **{k: v for k, v in COINCAP_ASSET.items() if k != "pool"},
+    "group_name": "prices",
+    "kinds": {"postgres", "mongodb", "pandas"},
+}
+
 #: the errors of the layers below; each says whether a retry may help (`retryable`)
 KNOWN_ERRORS = (
     CoinCapError,
+    ExchangeSourceError,
+    NoSymbolsError,
     UnknownCoinsError,
     EmptyAnswerError,
     BudgetExceededError,
