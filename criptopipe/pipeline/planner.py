@@ -221,17 +221,19 @@ def exchange_candles(req: PlanRequest) -> Estimate:
         for ex in req.exchanges
     )
     notes = [
-        f"{s.source}: {s.requests} requests"
-        + (f", weight {s.weight}" if s.weight else "")
-        + f" (market load + {req.coins} pair(s) x {venue(s.source).page_count(days)})"
-        for s in per
+        ", ".join(
+            f"{s.source}: {venue(s.source).market_load_requests} to load markets + {req.coins} "
+            f"pair(s) x {venue(s.source).page_count(days)}"
+            for s in per
+        ),
+        "no CoinCap credits; <= 1 pair per coin and exchange",
     ]
     return Estimate(
         "exchange_candles",
         requests=sum(s.requests for s in per),
         bytes=0,
         credits=0,
-        notes=[*notes, "no CoinCap credits; at most one pair per coin and exchange"],
+        notes=notes,
         sources=per,
     )
 

@@ -154,3 +154,21 @@ def test_the_pace_guard_refuses_a_rate_limit_that_would_get_the_ip_banned() -> N
         planner.PlanRequest(first, end, 20, False, 0, 1, None, ("binance",), TODAY)
     )
     assert planner.check_pace(small, {"binance": 1})  # a run whose weight fits a minute passes
+
+
+def test_criptopipe_plan_prints_requests_per_exchange_and_refuses_a_banning_pace(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from criptopipe import cli, config
+
+    for field in config.Settings.model_fields.values():
+        if field.alias:
+            monkeypatch.delenv(field.alias, raising=False)
+    args = ["plan", "--select", "exchange_candles", "--partition-range", "2022-01-01...2025-12-31"]
+    assert cli.main([*args, "--coins", "bitcoin,ethereum"]) == 0
+    out = capsys.readouterr().out
+    assert "  binance                  5 " in out and "weight 28" in out  # 1 + 2 pairs x 2 pages
+    assert "  kraken                   4 " in out  # 2 to load markets + 2 pairs x 1 (horizon)
+    monkeypatch.setenv("CRIPTOPIPE_EXCHANGE_RATE_LIMIT_MS", "binance=1")
+    assert cli.main([*args, "--top-n", "2000"]) == 2
+    assert "REFUSED" in capsys.readouterr().out
