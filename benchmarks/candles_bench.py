@@ -12,8 +12,16 @@ CCXT's rate limiter is on, with its production spacing by default (Binance 50 ms
 values to measure the pipeline rather than the exchanges' politeness, and `--latency-ms` to add
 a network round trip to every sandbox answer.
 
+Then (unless `--no-pipeline`) the same window through the pipeline: `exchange_candles` as ONE
+Dagster range run (coins mapped by the symbols of a `raw_assets` snapshot of the top N, every
+candle written to PostgreSQL and MongoDB through the IO manager), with the requests the sandbox
+counted, the physical minimum the run reported, the rows written and the wall time.
+
     python benchmarks/candles_bench.py                                   # 365 d x top 20 x 2
     python benchmarks/candles_bench.py --rate-limit-ms binance=5,kraken=100 --latency-ms 30
+
+Servers for the pipeline stage: a throwaway PostgreSQL + MongoDB wire server unless
+DATABASE_URL / MONGODB_URI are set.
 """
 
 from __future__ import annotations
@@ -84,6 +92,68 @@ async def backfill(
     return out
 
 
+def pipeline(
+    base: str, top_n: int, first: date, end: date, rate_limits: dict[str, float]
+) -> dict[str, Any]:
+    """`exchange_candles` for [first, end) as one in-process Dagster range run, both stores."""
+    import shutil
+    import tempfile
+    from contextlib import ExitStack
+
+    import dagster as dg
+    import httpx
+
+    from criptopipe.defs.assets.coincap import raw_assets
+    from criptopipe.defs.assets.exchanges import exchange_candles
+    from criptopipe.defs.exchange_resource import ExchangesResource
+    from criptopipe.defs.resources import CoinUniverseResource
+    from criptopipe.sources.coincap.sandbox import SandboxServer
+    from criptopipe_tests.factories import pipeline_resources
+    from criptopipe_tests.servers import throwaway_servers
+
+    with ExitStack() as stack:
+        if os.environ.get("DATABASE_URL") and os.environ.get("MONGODB_URI"):
+            pg_url, mongo_uri = os.environ["DATABASE_URL"], os.environ["MONGODB_URI"]
+        else:
+            tmp = Path(tempfile.mkdtemp(prefix="criptopipe-candles-bench-"))
+            tmp.chmod(0o755)  # the `postgres` user must be able to enter it
+            stack.callback(shutil.rmtree, tmp, True)
+            pg, mongo = stack.enter_context(throwaway_servers(tmp / "servers"))
+            pg_url, mongo_uri = pg.url(), mongo.url()
+        coincap = stack.enter_context(SandboxServer(port=0, key="test", coins=300))
+        urls = {ex: f"{base}/{ex}" for ex in ("binance", "kraken")}
+        resources = {
+            **pipeline_resources(pg_url, "bench_candles", mongo_uri, coincap.base_url, [], urls),
+            "universe": CoinUniverseResource(top_n=top_n),
+            "exchanges": ExchangesResource(url_overrides=urls, rate_limit_ms=rate_limits),
+        }
+        latest = end - timedelta(days=1)
+        assert dg.materialize([raw_assets], partition_key=str(latest), resources=resources).success
+        httpx.post(f"{base}/__admin/reset", timeout=10)
+        started = time.perf_counter()
+        result = dg.materialize(
+            [exchange_candles],
+            resources=resources,
+            tags={
+                "dagster/asset_partition_range_start": str(first),
+                "dagster/asset_partition_range_end": str(latest),
+            },
+        )
+        seconds = time.perf_counter() - started
+        stats = httpx.get(f"{base}/__admin/stats", timeout=10).json()
+        meta = result.asset_materializations_for_node("exchange_candles")[0].metadata
+        return {
+            "seconds": seconds,
+            "requests": {ex: stats[ex]["requests"] for ex in ("binance", "kraken")},
+            "minimum": meta["physical_minimum_requests"].value,
+            "rows": result.asset_materializations_for_node("exchange_candles")[-1]
+            .metadata["rows"]
+            .value,
+            "pairs": meta["pairs"].value,
+            "missing_days": meta["missing_days"].value,
+        }
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--coins", type=int, default=20, help="top N CoinCap coins (default 20)")
@@ -95,6 +165,7 @@ def main() -> int:
     )
     p.add_argument("--latency-ms", type=int, default=0, help="added to every sandbox answer")
     p.add_argument("--runs", type=int, default=1, help="repeat (the first run warms the sandbox)")
+    p.add_argument("--no-pipeline", action="store_true", help="the client layer only")
     a = p.parse_args()
 
     universe = Universe(coins=300)
@@ -150,6 +221,19 @@ def main() -> int:
             made = sum(r["requests"] for r in rows.values())
             least = sum(r["minimum"] for r in rows.values())
             print(f"  total requests {made} vs physical minimum {least} ({made / least:.2f}x)")
+        if not a.no_pipeline:
+            r = pipeline(base, a.coins, first, end, parse_limits(a.rate_limit_ms))
+            made = sum(r["requests"].values())
+            print(
+                f"\npipeline: exchange_candles as one range run, {r['pairs']} pairs, "
+                f"{r['rows']:,} rows written to PostgreSQL and MongoDB, {r['missing_days']} "
+                f"(pair, day)s reported missing"
+            )
+            print(
+                f"  requests {made} ({', '.join(f'{k} {v}' for k, v in r['requests'].items())}) "
+                f"vs physical minimum {r['minimum']}; wall time {r['seconds']:.2f} s "
+                f"({r['rows'] / r['seconds']:,.0f} rows/s)"
+            )
     finally:
         proc.terminate()
         proc.wait(timeout=10)
