@@ -71,15 +71,28 @@ def cmd_plan(args: argparse.Namespace) -> int:
         live_days=len(live),
         span_days=args.span_days or settings.history_span_days,
         markets_per_coin=args.markets_per_coin or settings.markets_per_coin,
+        exchanges=settings.exchanges,
     )
     estimates = [ds.estimate(request) for ds in _selected(args)]
     say(f"plan: {days.start}...{days.last} ({days.day_count} days), {universe.describe()}")
     say(f"{'asset':<18} {'requests':>9} {'bytes':>14} {'credits':>9}")
     for e in estimates:
-        say(f"{e.asset:<18} {e.requests:>9,} {e.bytes:>14,} {e.credits:>9,}   {'; '.join(e.notes)}")
+        size = f"{e.bytes:,}" if e.bytes or not e.sources else "-"
+        say(f"{e.asset:<18} {e.requests:>9,} {size:>14} {e.credits:>9,}   {'; '.join(e.notes)}")
+        for source in e.sources:  # the exchanges: requests each, and weight where it counts
+            weight = f"weight {source.weight:,}" if source.weight else "no weight limit"
+            say(f"  {source.source:<16} {source.requests:>9,} {'':>14} {0:>9}   {weight}")
     total_requests = sum(e.requests for e in estimates)
     total_credits = sum(e.credits for e in estimates)
     say(f"{'total':<18} {total_requests:>9,} {'':>14} {total_credits:>9,}")
+    try:
+        for line in planner.check_pace(
+            sum(estimates[1:], estimates[0]), settings.exchange_rate_limit_ms
+        ):
+            say(f"pace: {line}")
+    except planner.BudgetExceededError as exc:
+        say(f"REFUSED: {exc}")
+        return 2
     budget = settings.credit_budget if args.budget is None else config.parse_budget(args.budget)
     if budget is None:
         say("COINCAP_CREDIT_BUDGET=off: runs are not budget-guarded")

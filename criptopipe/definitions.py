@@ -13,9 +13,16 @@ from __future__ import annotations
 import dagster as dg
 
 from criptopipe import config
-from criptopipe.defs.assets import asset_history, market_snapshots, raw_assets
-from criptopipe.defs.assets.sources import coincap_sources
+from criptopipe.defs.assets import (
+    asset_history,
+    daily_prices,
+    exchange_candles,
+    market_snapshots,
+    raw_assets,
+)
+from criptopipe.defs.assets.sources import coincap_sources, exchange_sources
 from criptopipe.defs.checks import build_checks
+from criptopipe.defs.exchange_checks import exchange_checks
 from criptopipe.defs.executor import pool_aware_in_process_executor
 from criptopipe.defs.jobs import jobs
 from criptopipe.defs.partitions import snapshot_partitions, with_partitions
@@ -32,8 +39,15 @@ def build(settings: config.DefinitionSettings) -> dg.Definitions:
         # cost seconds of start-up for each of the checks. Dagster's in-process executor with a
         # pool wait that sleeps, hears SIGTERM and frees slots of dead runs (defs/executor.py).
         executor=pool_aware_in_process_executor,
-        assets=[*coincap_sources, asset_history, *snapshots],
-        asset_checks=build_checks(snapshot_days),
+        assets=[
+            *coincap_sources,
+            *exchange_sources,
+            asset_history,
+            *snapshots,
+            exchange_candles,
+            daily_prices,
+        ],
+        asset_checks=[*build_checks(snapshot_days), *exchange_checks],
         jobs=jobs,
         schedules=schedules,
         sensors=sensors,

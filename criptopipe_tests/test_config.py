@@ -25,6 +25,16 @@ BAD = [
     ("MONGODB_URI", "http://u:s3cret@localhost:27017", "mongodb:// or mongodb+srv://"),
     ("MONGODB_URI", "mongodb://localhost:port/x", "cannot be parsed"),
     ("CRIPTOPIPE_ALERT_WEBHOOK_URL", "hooks.example.com", "http:// or https:// URL"),
+    ("CRIPTOPIPE_EXCHANGES", "binanse", "CCXT ids close to it: binance"),
+    ("CRIPTOPIPE_EXCHANGES", "bybit", "criptopipe has no candle paging rules for it"),
+    ("CRIPTOPIPE_EXCHANGES", "kraken,kraken", "names an exchange twice"),
+    ("CRIPTOPIPE_QUOTE_PREFERENCE", "USD T", "currency codes"),
+    ("CRIPTOPIPE_EXCHANGE_URLS", "binance", "is not exchange=value"),
+    ("CRIPTOPIPE_EXCHANGE_URLS", "okx=http://127.0.0.1:8556/okx", "does not list"),
+    ("CRIPTOPIPE_EXCHANGE_URLS", "kraken=127.0.0.1:8556", "http:// or https:// URL"),
+    ("CRIPTOPIPE_EXCHANGE_RATE_LIMIT_MS", "binance=0", "positive number of ms"),
+    ("CRIPTOPIPE_SOURCES_WARN_PCT", "0", "greater than 0"),
+    ("CRIPTOPIPE_SOURCES_ERROR_PCT", "1.5", "must be above CRIPTOPIPE_SOURCES_WARN_PCT"),
 ]
 
 
@@ -64,6 +74,21 @@ def test_defaults_and_readings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.credit_budget is None and s.markets_per_coin is None
     assert s.coins == ["bitcoin", "ethereum"] and s.top_n == 10
     assert s.coincap_base_url == "http://127.0.0.1:8555/v3"
+
+
+def test_exchange_settings_defaults_and_readings(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = config.Settings.load()
+    assert (s.exchanges, s.quote_preference) == (("binance", "kraken"), ("USDT", "USD"))
+    assert (s.exchange_urls, s.exchange_rate_limit_ms) == ({}, {})
+    assert (s.sources_warn_pct, s.sources_error_pct) == (2.0, 10.0)
+    monkeypatch.setenv("CRIPTOPIPE_EXCHANGES", " Kraken ")
+    monkeypatch.setenv("CRIPTOPIPE_QUOTE_PREFERENCE", "usd,usdt,usd")
+    monkeypatch.setenv("CRIPTOPIPE_EXCHANGE_URLS", "kraken=http://127.0.0.1:8556/kraken/")
+    monkeypatch.setenv("CRIPTOPIPE_EXCHANGE_RATE_LIMIT_MS", "kraken=20")
+    s = config.Settings.load()
+    assert (s.exchanges, s.quote_preference) == (("kraken",), ("USD", "USDT"))
+    assert s.exchange_urls == {"kraken": "http://127.0.0.1:8556/kraken"}
+    assert s.exchange_rate_limit_ms == {"kraken": 20.0}
 
 
 def test_several_problems_are_reported_together(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from criptopipe.dashboard import charts, data
+from criptopipe.dashboard import charts, data, exchange_views
 from criptopipe.dashboard import queries as q
 
 TTL_SECONDS = 60
@@ -100,6 +100,7 @@ def coin() -> None:
     c3.metric("Circulating supply", data.quantity(snap.get("supply", last["circulating_supply"])))
     c4.metric("Max supply", data.quantity(snap.get("max_supply")))
     st.plotly_chart(charts.price_history(history, chosen, log), width="stretch")
+    exchange_views.coin_panels(chosen, days, history)
     markets = cached("latest_markets", chosen)
     st.subheader("Markets by exchange and quote currency")
     if markets.empty:
@@ -189,6 +190,7 @@ def pipeline_health() -> None:
     st.subheader("Last materializations")
     st.dataframe(cached("last_loads"), hide_index=True, width="stretch")
     _table_or(cached("recent_runs"), "No fetches in the credit ledger yet.")
+    exchange_views.requests_panel()
 
     st.subheader("Credits")
     if src.budget:

@@ -27,15 +27,19 @@ from typing import Protocol
 import dagster as dg
 
 from criptopipe.config import ConfigError
+from criptopipe.pipeline.candles import NoSymbolsError
 from criptopipe.pipeline.ingest import EmptyAnswerError, UnknownCoinsError
 from criptopipe.pipeline.planner import BudgetExceededError
 from criptopipe.sources.coincap.errors import CoinCapError
+from criptopipe.sources.exchanges.errors import ExchangeSourceError
 from criptopipe.storage.errors import StorageError, chain_holds, scrub
 from criptopipe.storage.slices import OutOfSliceError
 
 #: the errors of the layers below; each says whether a retry may help (`retryable`)
 KNOWN_ERRORS = (
     CoinCapError,
+    ExchangeSourceError,
+    NoSymbolsError,
     UnknownCoinsError,
     EmptyAnswerError,
     BudgetExceededError,

@@ -292,11 +292,13 @@ def resources(key_is_set: bool = False) -> dict[str, Any]:
     without a binding the resource reads the environment at run time and fails with the clear
     "COINCAP_API_KEY is not set ... sandbox" message instead."""
     postgres, mongo = PostgresResource(), MongoResource()
+    from criptopipe.defs.exchange_resource import ExchangesResource
     from criptopipe.defs.io_manager import WarehouseIOManager
 
     coincap = CoinCapResource(api_key=dg.EnvVar("COINCAP_API_KEY")) if key_is_set else None
     return {
         "coincap": coincap or CoinCapResource(),
+        "exchanges": ExchangesResource(),
         "universe": CoinUniverseResource(),
         "postgres": postgres,
         "mongo": mongo,

@@ -4,7 +4,8 @@ Whatever the user configured wins: `DATABASE_URL` / `MONGODB_URI` point at their
 `COINCAP_API_KEY` means real CoinCap. What is missing is started locally and kept in the
 project's `.criptopipe/` folder: embedded PostgreSQL (with the dashboard's read-only role,
 `DASHBOARD_DATABASE_URL`) and MongoDB wire servers, and the CoinCap sandbox (synthetic data)
-when there is no key. `stop()` undoes all of it.
+when there is no key, with the exchange sandbox beside it (synthetic candles of the same coins)
+unless `CRIPTOPIPE_EXCHANGE_URLS` points elsewhere. `stop()` undoes all of it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -29,7 +31,45 @@ from criptopipe.local.ports import DevServerError, free_port, port_open
 
 SANDBOX_PORT = 8555
 SANDBOX_KEY = "sandbox"
-SANDBOX_VARIABLES = ("COINCAP_BASE_URL", "COINCAP_API_KEY")
+SANDBOX_VARIABLES = (
+    "COINCAP_BASE_URL",
+    "COINCAP_API_KEY",
+    "CRIPTOPIPE_EXCHANGE_URLS",
+    "CRIPTOPIPE_EXCHANGE_RATE_LIMIT_MS",
+)
+EXCHANGE_SANDBOX_PORT = 8556
+#: CCXT's spacing against the local exchange sandbox (ms per unit of cost): it serves one
+#: machine, so CCXT's production politeness (binance 50, kraken 1000) would only slow `make run`
+SANDBOX_RATE_LIMIT_MS = "binance=5,kraken=20"
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """A local stand-in server run in the background: its module, arguments, health route."""
+
+    name: str  # state file `<name>.json` and log `<name>.log` under .criptopipe/
+    label: str
+    module: str
+    args: tuple[str, ...]
+    #: the URL the pipeline is given, from the port it listens on
+    url: Callable[[int], str]
+
+
+COINCAP_SANDBOX = Sandbox(
+    "sandbox",
+    "the CoinCap sandbox",
+    "criptopipe.sources.coincap.sandbox",
+    ("--key", SANDBOX_KEY),
+    lambda port: f"http://127.0.0.1:{port}/v3",
+)
+#: the same synthetic universe as the CoinCap sandbox (both default to 300 coins, seed 0)
+EXCHANGE_SANDBOX = Sandbox(
+    "exchange-sandbox",
+    "the exchange sandbox",
+    "criptopipe.sources.exchanges.sandbox",
+    (),
+    lambda port: f"http://127.0.0.1:{port}",
+)
 
 
 @dataclass
@@ -37,6 +77,8 @@ class LocalEnv:
     env: dict[str, str]
     sandbox: bool
     local_servers: bool
+    #: the exchange sandbox's root URL when candles come from it (synthetic), else None
+    exchange_sandbox: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -55,37 +97,25 @@ def state_dir(root: Path | None = None) -> Path:
     return (root or project_root()) / ".criptopipe"
 
 
-def _sandbox_state(root: Path) -> Path:
-    return state_dir(root) / "sandbox.json"
-
-
-def _sandbox_healthy(port: int) -> bool:
+def _healthy(port: int) -> bool:
     with contextlib.suppress(httpx.HTTPError):
         return httpx.get(f"http://127.0.0.1:{port}/__admin/health", timeout=1).status_code == 200
     return False
 
 
-def start_sandbox(root: Path, port: int = SANDBOX_PORT) -> str:
-    """Start the CoinCap sandbox in the background (or reuse it); returns its base URL."""
-    path = _sandbox_state(root)
+def start_server(root: Path, server: Sandbox, port: int) -> str:
+    """Start `server` in the background (or reuse the one running); returns its URL."""
+    path = state_dir(root) / f"{server.name}.json"
     with contextlib.suppress(OSError, ValueError, KeyError):
         known = json.loads(path.read_text())
-        if _sandbox_healthy(int(known["port"])):
-            return f"http://127.0.0.1:{known['port']}/v3"
+        if _healthy(int(known["port"])):
+            return server.url(int(known["port"]))
     if port_open(port):
         port = free_port()
-    log = state_dir(root) / "sandbox.log"
+    log = state_dir(root) / f"{server.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "criptopipe.sources.coincap.sandbox",
-            "--port",
-            str(port),
-            "--key",
-            SANDBOX_KEY,
-        ],
+        [sys.executable, "-m", server.module, "--port", str(port), *server.args],
         stdin=subprocess.DEVNULL,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
@@ -93,17 +123,17 @@ def start_sandbox(root: Path, port: int = SANDBOX_PORT) -> str:
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if _sandbox_healthy(port):
+        if _healthy(port):
             path.write_text(json.dumps({"port": port, "pid": proc.pid}))
-            return f"http://127.0.0.1:{port}/v3"
+            return server.url(port)
         if proc.poll() is not None:
             break
         time.sleep(0.1)
-    raise DevServerError(f"the CoinCap sandbox did not start; see {log}")
+    raise DevServerError(f"{server.label} did not start; see {log}")
 
 
-def stop_sandbox(root: Path) -> bool:
-    path = _sandbox_state(root)
+def stop_server(root: Path, server: Sandbox) -> bool:
+    path = state_dir(root) / f"{server.name}.json"
     try:
         pid = int(json.loads(path.read_text())["pid"])
     except (OSError, ValueError, KeyError):
@@ -112,6 +142,26 @@ def stop_sandbox(root: Path) -> bool:
         os.killpg(pid, signal.SIGTERM)
     path.unlink(missing_ok=True)
     return True
+
+
+def start_sandbox(root: Path, port: int = SANDBOX_PORT) -> str:
+    """Start the CoinCap sandbox in the background (or reuse it); returns its base URL."""
+    return start_server(root, COINCAP_SANDBOX, port)
+
+
+def start_exchange_sandbox(root: Path, port: int = EXCHANGE_SANDBOX_PORT) -> str:
+    """Start the exchange sandbox (Binance and Kraken imitated) or reuse it; returns its root."""
+    return start_server(root, EXCHANGE_SANDBOX, port)
+
+
+def exchange_sandbox_env(root_url: str) -> dict[str, str]:
+    """Every imitated exchange pointed at the exchange sandbox, with a short CCXT spacing."""
+    return {
+        "CRIPTOPIPE_EXCHANGE_URLS": ",".join(
+            f"{ex}={root_url}/{ex}" for ex in ("binance", "kraken")
+        ),
+        "CRIPTOPIPE_EXCHANGE_RATE_LIMIT_MS": SANDBOX_RATE_LIMIT_MS,
+    }
 
 
 def dagster_env(root: Path, database_url: str) -> dict[str, str]:
@@ -160,10 +210,16 @@ def prepare(root: Path | None = None, *, with_sandbox: bool = True) -> LocalEnv:
     for key, value in dagster_env(root, database_url).items():
         env.setdefault(key, value)
     sandbox = False
+    exchanges: str | None = None
     if not os.environ.get("COINCAP_API_KEY") and with_sandbox:
         if not os.environ.get("COINCAP_BASE_URL"):
             env["COINCAP_BASE_URL"] = start_sandbox(root)
             env["COINCAP_API_KEY"] = SANDBOX_KEY
+        # synthetic CoinCap prices need synthetic candles of the same coins (prices are a
+        # function of seed, coin and day): real exchanges would disagree with every one
+        if not os.environ.get("CRIPTOPIPE_EXCHANGE_URLS"):
+            exchanges = start_exchange_sandbox(root)
+            env.update(exchange_sandbox_env(exchanges))
         sandbox = True
     if local:
         block = dict(env)
@@ -171,7 +227,7 @@ def prepare(root: Path | None = None, *, with_sandbox: bool = True) -> LocalEnv:
             kept = dotenv.written(root)
             block.update({k: kept[k] for k in SANDBOX_VARIABLES if k in kept and k not in env})
         dotenv.write(root, block)
-    return LocalEnv(env=env, sandbox=sandbox, local_servers=local)
+    return LocalEnv(env=env, sandbox=sandbox, local_servers=local, exchange_sandbox=exchanges)
 
 
 def snapshot_start(root: Path, mongo_uri: str) -> str:
@@ -199,8 +255,10 @@ def snapshot_start(root: Path, mongo_uri: str) -> str:
 def stop(root: Path | None = None) -> list[str]:
     root = root or project_root()
     stopped = servers.down(state_dir(root))
-    if stop_sandbox(root):
+    if stop_server(root, COINCAP_SANDBOX):
         stopped.append("sandbox")
+    if stop_server(root, EXCHANGE_SANDBOX):
+        stopped.append("exchange sandbox")
     if dotenv.remove(root):
         stopped.append(".env block")
     return stopped

@@ -1,8 +1,8 @@
 """MongoDB: the raw archive -- CoinCap's records exactly as sent, one document per record.
 
 A document is `{"_id": "<natural key joined by |, coin first>", <key columns; the partition column as a UTC
-datetime>, "record": <as sent>, "fetched_at", "request_path", "_batch"}`, with a unique index
-on the natural key.
+datetime>, <the table's `document_columns`>, "record": <as sent>, "fetched_at", "request_path",
+"_batch"}`, with a unique index on the natural key.
 
 Slice replacement without multi-document transactions (a standalone server has none):
 1. every new document carries a fresh batch id and is upserted by `_id` (deterministic from the
@@ -159,11 +159,12 @@ class MongoStore:
             raise self.explain(exc) from exc
 
     def _documents(self, ds: Table, frame: pd.DataFrame, batch: str) -> Iterator[dict[str, Any]]:
-        cols = list(ds.key) + ["record", "fetched_at", "request_path"]
+        kept = [*ds.key, *ds.document_columns]
+        cols = kept + ["record", "fetched_at", "request_path"]
         for values in frame[cols].itertuples(index=False, name=None):
             row = dict(zip(cols, values, strict=True))
             doc: dict[str, Any] = {"_id": document_id(ds, row)}
-            for k in ds.key:
+            for k in kept:
                 doc[k] = midnight(row[k]) if k == ds.partition_column else row[k]
             doc["record"] = row["record"]
             doc["fetched_at"] = row["fetched_at"]

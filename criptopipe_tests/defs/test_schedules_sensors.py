@@ -51,15 +51,18 @@ def _yesterday() -> date:
     [
         ("daily_history_schedule", {"asset_history"}),
         ("daily_snapshots_schedule", {"raw_assets", "market_snapshots"}),
+        ("daily_exchanges_schedule", {"exchange_candles", "daily_prices"}),
     ],
 )
 def test_daily_schedules_request_the_day_that_just_closed(
     tick: datetime, partition: str, name: str, assets: set[str]
 ) -> None:
-    """Two schedules, one per partitions definition (a job holds assets of one only), together
-    covering the three assets for the same day."""
+    """Three schedules, one per job (a job holds assets of one partitions definition), together
+    covering every asset for the same day; the exchanges' after CoinCap's (the candles map
+    coins by the newest snapshot's symbols, the daily prices read the history)."""
     schedule = defs.resolve_schedule_def(name)
-    assert schedule.cron_schedule == "30 0 * * *" and schedule.execution_timezone == "UTC"
+    cron = "0 1 * * *" if name == "daily_exchanges_schedule" else "30 0 * * *"
+    assert schedule.cron_schedule == cron and schedule.execution_timezone == "UTC"
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED  # ships off
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(
@@ -72,6 +75,15 @@ def test_daily_schedules_request_the_day_that_just_closed(
     job = defs.resolve_job_def(schedule.job_name)
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == assets
     assert dg.validate_run_config(job, request.run_config) is not None
+
+
+def test_the_daily_schedules_cover_every_asset() -> None:
+    covered = {
+        key
+        for schedule in defs.schedules or []
+        for key in defs.resolve_job_def(schedule.job_name).asset_layer.selected_asset_keys
+    }
+    assert covered == set(defs.resolve_asset_graph().materializable_asset_keys)
 
 
 def test_new_coin_sensor_backfills_only_new_coins_once(

@@ -53,11 +53,12 @@ COINCAP_ASSET: dict[str, Any] = {
 
 
 def dataset_asset(
-    ds: Dataset, *, deps: Sequence[dg.AssetSpec], **extra: Any
+    ds: Dataset, *, deps: Sequence[dg.AssetSpec | dg.AssetDep], **extra: Any
 ) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
     """`@dg.asset` for a registry dataset: its partitions (the snapshot start for a live-only
     dataset, re-bound to the configured one when the definitions load), one run per partition
-    range, its output type, catalog metadata, and the CoinCap routes it reads as `deps`."""
+    range, its output type, catalog metadata, and the routes (or assets) it reads as `deps`;
+    `extra` overrides the CoinCap defaults (group, pool)."""
 
     def decorate(fn: Callable[..., Any]) -> dg.AssetsDefinition:
         with warnings.catch_warnings():
@@ -81,6 +82,16 @@ def dataset_asset(
             )(fn)
 
     return decorate
+
+
+#: Every step that calls the exchanges holds a slot of this pool (one by default): CCXT's rate
+#: limiter is per process, so two runs' candle fetches take turns instead of doubling the pace.
+EXCHANGES_POOL = "exchanges"
+
+EXCHANGE_ASSET: dict[str, Any] = {"group_name": "exchanges", "pool": EXCHANGES_POOL}
+
+#: computed from the stores: no API, no pool
+DERIVED_ASSET: dict[str, Any] = {"group_name": "prices", "pool": None}
 
 
 class CoinsConfig(dg.Config):

@@ -46,3 +46,19 @@ MARKETS_ROUTE = _route(
 )
 
 coincap_sources = [ASSETS_ROUTE, HISTORY_ROUTE, MARKETS_ROUTE]
+
+#: the exchanges' public OHLCV endpoints, through CCXT (Binance `klines`, Kraken `OHLC`)
+EXCHANGE_OHLCV = dg.AssetSpec(
+    key=dg.AssetKey("exchanges_ohlcv"),
+    description="The configured exchanges' daily candles (CRIPTOPIPE_EXCHANGES: Binance "
+    "`GET /api/v3/klines`, Kraken `GET /0/public/OHLC`), fetched through CCXT's unified "
+    "`fetch_ohlcv`, served live by each exchange (or the local exchange sandbox); public, no "
+    "credits. criptopipe never writes it.",
+    group_name="exchanges",
+    kinds={"ccxt"},
+    owners=OWNERS,
+    tags={"source": "exchanges"},
+    metadata={"docs": dg.MetadataValue.url("https://docs.ccxt.com/#/?id=ohlcv-structure")},
+)
+
+exchange_sources = [EXCHANGE_OHLCV]
