@@ -75,6 +75,7 @@ bench: install-test ## the benchmarks behind the README's figures (several minut
 	$(PY) benchmarks/coincap_costs.py
 	$(PY) benchmarks/storage_bench.py
 	$(PY) benchmarks/write_lease_bench.py
+	$(PY) benchmarks/bad_config.py
 	$(PY) benchmarks/backfill_bench.py
 	$(PY) benchmarks/dashboard_render.py
 

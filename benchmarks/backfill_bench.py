@@ -101,7 +101,7 @@ def child_connector(args: dict) -> dict:  # type: ignore[type-arg]
 def _resources() -> dict:  # type: ignore[type-arg]
     from criptopipe.definitions import defs
 
-    return dict(defs.resources or {})
+    return dict(defs().resources or {})
 
 
 def child_dagster(args: dict, single_run: bool) -> dict:  # type: ignore[type-arg]

@@ -30,7 +30,7 @@ from criptopipe.cli_types import (
 )
 from criptopipe.local import commands
 from criptopipe.local.ports import DevServerError
-from criptopipe.pipeline import planner, snapshots
+from criptopipe.pipeline import planner, preflight, snapshots
 from criptopipe.pipeline.ingest import Universe
 from criptopipe.sources.coincap.errors import CoinCapError
 from criptopipe.storage import ledger
@@ -139,15 +139,28 @@ def plan(
         live_days=len(live),
         span_days=span_days or settings.history_span_days,
         markets_per_coin=markets_per_coin or settings.markets_per_coin,
+        exchanges=settings.exchanges,
     )
     estimates = [ds.estimate(request) for ds in select]
     text = f"{span.start}...{span.last}"
     say(f"plan: {text} ({plural(span.day_count, 'day')}), {universe.describe()}")
     say(f"{'asset':<18} {'requests':>9} {'bytes':>14} {'credits':>9}")
     for e in estimates:
-        say(f"{e.asset:<18} {e.requests:>9,} {e.bytes:>14,} {e.credits:>9,}   {'; '.join(e.notes)}")
+        size = f"{e.bytes:,}" if e.bytes or not e.sources else "-"
+        say(f"{e.asset:<18} {e.requests:>9,} {size:>14} {e.credits:>9,}   {'; '.join(e.notes)}")
+        for source in e.sources:  # the exchanges: requests each, and weight where it counts
+            weight = f"weight {source.weight:,}" if source.weight else "no weight limit"
+            say(f"  {source.source:<16} {source.requests:>9,} {'':>14} {0:>9}   {weight}")
     total = sum(e.credits for e in estimates)
     say(f"{'total':<18} {sum(e.requests for e in estimates):>9,} {'':>14} {total:>9,}")
+    try:
+        for line in planner.check_pace(
+            sum(estimates[1:], estimates[0]), settings.exchange_rate_limit_ms
+        ):
+            say(f"pace: {line}")
+    except planner.BudgetExceededError as exc:
+        say(f"REFUSED: {exc}")
+        return 2
     ctx = click.get_current_context()
     from_option = ctx.get_parameter_source("budget") is click.core.ParameterSource.COMMANDLINE
     limit = budget if from_option else settings.credit_budget
@@ -157,6 +170,7 @@ def plan(
     spent = 0
     if settings.database_url is not None:
         store = PostgresStore(settings.require_database_url(), schema=settings.pg_schema)
+        preflight.postgres(store, say=say)
         spent = ledger.spent_this_month(store, source=settings.coincap_base_url)
     try:
         say(planner.check_budget(total, limit, spent))
@@ -174,6 +188,7 @@ def replay(
     partition_range: tuple[date, date] | None,
 ) -> int:
     """Rebuild PostgreSQL tables from the MongoDB raw archive: zero API calls."""
+    from criptopipe.defs.rebuilds import report_replay
     from criptopipe.pipeline.replay import replay as replay_dataset
     from criptopipe.storage.mongo import MongoStore
 
@@ -184,6 +199,7 @@ def replay(
         if local is None:
             return 1
         settings = commands.use(local)
+    preflight.stores(settings, say=say)
     pg = PostgresStore(settings.require_database_url(), schema=settings.pg_schema)
     mongo = MongoStore(settings.require_mongodb_uri())
     try:
@@ -200,6 +216,7 @@ def replay(
                     else ""
                 )
             )
+            report_replay(ds, result, pg, settings.snapshot_start, say)
     finally:
         mongo.close()
     return 0

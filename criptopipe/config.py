@@ -13,11 +13,10 @@ unset comes from here. `criptopipe/local/` reads the variables of the local tool
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, timezone
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from pydantic import (
-    BeforeValidator,
     Field,
     SecretStr,
     TypeAdapter,
@@ -26,37 +25,42 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from criptopipe.config_fields import (
+    Budget,
+    ErrorPct,
+    ExchangeIds,
+    ExchangeUrls,
+    MarketsPerCoin,
+    Quotes,
+    RateLimits,
+    check_http_url,
+    check_mongo_uri,
+    check_postgres_url,
+    split_list,
+)
 from criptopipe.config_messages import (
     DEFAULT_BASE_URL,
     DEFAULT_CREDIT_BUDGET,
     DEFAULT_DAGSTER_UI_URL,
+    DEFAULT_EXCHANGES,
     DEFAULT_HISTORY_SPAN_DAYS,
     DEFAULT_MARKETS_PER_COIN,
     DEFAULT_NEW_COIN_LOOKBACK_DAYS,
+    DEFAULT_QUOTE_PREFERENCE,
     DEFAULT_SCHEMA,
     DEFAULT_SNAPSHOT_GRACE_HOURS,
+    DEFAULT_SNAPSHOT_START,
+    DEFAULT_SOURCES_ERROR_PCT,
+    DEFAULT_SOURCES_WARN_PCT,
     DEFAULT_TOP_N,
     describe,
 )
+from criptopipe.storage.errors import url_secrets
 
 #: a PostgreSQL identifier we create without quoting surprises
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: CoinCap ids are lowercase slugs: 'bitcoin', 'usd-coin', 'crypto-com-coin'
 COIN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
-_OFF = {"off", "none", "unlimited"}
-
-
-def _off(value: object) -> object:
-    """'off' (or none/unlimited/all) means no limit."""
-    if isinstance(value, str) and value.strip().lower() in (_OFF | {"all"}):
-        return None
-    return value
-
-
-#: credits per month, or None ('off'): the one reading of a budget everywhere
-Budget = Annotated[Annotated[int, Field(ge=0)] | None, BeforeValidator(_off)]
-#: markets kept per coin, or None ('all')
-MarketsPerCoin = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(_off)]
 
 
 class ConfigError(ValueError):
@@ -65,32 +69,39 @@ class ConfigError(ValueError):
     retryable = False
 
 
-def _split(value: object) -> object:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
-
-def _check_http_url(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip().rstrip("/")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL with a host")
-    try:
-        parts.port  # noqa: B018 - a malformed port raises here
-    except ValueError:
-        raise ValueError("has a port that is not a number") from None
-    return value
-
-
-class Settings(BaseSettings):
-    """The environment, typed. Field aliases are the variable names users set."""
+class DefinitionSettings(BaseSettings):
+    """What the Dagster definitions are built from, read once when a code location loads them
+    (`criptopipe/definitions.py`), so a change needs a reload; everything else is read per run
+    (`Settings`, which includes these)."""
 
     model_config = SettingsConfigDict(
         env_ignore_empty=True, extra="ignore", frozen=True, populate_by_name=True
     )
+
+    #: the first day `raw_assets` / `market_snapshots` partitions exist: CoinCap serves snapshots
+    #: live only, so no day before the archive's first can ever be filled
+    snapshot_start: date = Field(default=DEFAULT_SNAPSHOT_START, alias="CRIPTOPIPE_SNAPSHOT_START")
+    #: whether COINCAP_API_KEY is set at all (its value is read per run, never kept here)
+    coincap_api_key: SecretStr | None = Field(default=None, alias="COINCAP_API_KEY")
+
+    @field_validator("snapshot_start")
+    @classmethod
+    def _closed_day(cls, value: date) -> date:
+        if value >= datetime.now(timezone.utc).date():
+            raise ValueError("must be a UTC day that has closed (yesterday or earlier)")
+        return value
+
+    @classmethod
+    def load(cls) -> DefinitionSettings:
+        """The environment's settings, or a ConfigError naming each bad variable in one line."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            raise ConfigError(describe(exc)) from None
+
+
+class Settings(DefinitionSettings):
+    """The environment, typed. Field aliases are the variable names users set."""
 
     coincap_api_key: SecretStr | None = Field(default=None, alias="COINCAP_API_KEY")
     coincap_base_url: str = Field(default=DEFAULT_BASE_URL, alias="COINCAP_BASE_URL")
@@ -117,58 +128,46 @@ class Settings(BaseSettings):
     new_coin_lookback_days: int = Field(
         default=DEFAULT_NEW_COIN_LOOKBACK_DAYS, ge=1, alias="CRIPTOPIPE_NEW_COIN_LOOKBACK_DAYS"
     )
+    #: CCXT exchange ids whose daily candles `exchange_candles` loads (validated against CCXT)
+    exchanges: ExchangeIds = Field(default=DEFAULT_EXCHANGES, alias="CRIPTOPIPE_EXCHANGES")
+    #: quote currencies in order of preference when a coin trades against several
+    quote_preference: Quotes = Field(
+        default=DEFAULT_QUOTE_PREFERENCE, alias="CRIPTOPIPE_QUOTE_PREFERENCE"
+    )
+    #: exchange id -> root URL of a stand-in (the exchange sandbox); unset: the real exchange
+    exchange_urls: ExchangeUrls = Field(default_factory=dict, alias="CRIPTOPIPE_EXCHANGE_URLS")
+    #: exchange id -> CCXT rateLimit (ms per unit of endpoint cost); unset: CCXT's own
+    exchange_rate_limit_ms: RateLimits = Field(
+        default_factory=dict, alias="CRIPTOPIPE_EXCHANGE_RATE_LIMIT_MS"
+    )
+    sources_warn_pct: float = Field(
+        default=DEFAULT_SOURCES_WARN_PCT, gt=0, le=100, alias="CRIPTOPIPE_SOURCES_WARN_PCT"
+    )
+    sources_error_pct: ErrorPct = Field(
+        default=DEFAULT_SOURCES_ERROR_PCT, gt=0, le=100, alias="CRIPTOPIPE_SOURCES_ERROR_PCT"
+    )
 
     @field_validator("coincap_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        checked = _check_http_url(value)
+        checked = check_http_url(value)
         assert checked is not None
         return checked
 
     @field_validator("alert_webhook_url", "dagster_ui_url")
     @classmethod
     def _http(cls, value: str | None) -> str | None:
-        return _check_http_url(value)
+        return check_http_url(value)
 
     @field_validator("database_url", "dashboard_database_url")
     @classmethod
     def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return None
-        import psycopg
-
-        raw = value.get_secret_value().strip()
-        if not raw.startswith(("postgresql://", "postgres://")):
-            raise ValueError("must be a postgresql:// URL")
-        try:
-            parsed = psycopg.conninfo.conninfo_to_dict(raw)
-        except psycopg.ProgrammingError:
-            # the driver's message quotes the offending text, which may be the password
-            raise ValueError(
-                "cannot be parsed (a user name or password with characters such as @ : / % "
-                "must be percent-encoded, e.g. p%40ss for p@ss)"
-            ) from None
-        if not parsed.get("host"):
-            raise ValueError("has no host")
-        return SecretStr(raw)
+        return None if value is None else SecretStr(check_postgres_url(value.get_secret_value()))
 
     @field_validator("mongodb_uri", "dashboard_mongodb_uri")
     @classmethod
     def _mongo_uri(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return None
-        from pymongo import errors
-        from pymongo.uri_parser import parse_uri
-
-        raw = value.get_secret_value().strip()
-        if not raw.startswith(("mongodb://", "mongodb+srv://")):
-            raise ValueError("must be a mongodb:// or mongodb+srv:// URI")
-        try:
-            parse_uri(raw, connect_timeout=1)
-        except (errors.InvalidURI, errors.ConfigurationError, ValueError) as exc:
-            reason = str(exc).split(". ")[0].rstrip(".")
-            raise ValueError(f"cannot be parsed ({reason})") from None
-        return SecretStr(raw)
+        return None if value is None else SecretStr(check_mongo_uri(value.get_secret_value()))
 
     @field_validator("pg_schema")
     @classmethod
@@ -183,7 +182,7 @@ class Settings(BaseSettings):
     @field_validator("coins", mode="before")
     @classmethod
     def _coins(cls, value: object) -> object:
-        value = _split(value)
+        value = split_list(value)
         if isinstance(value, list):
             bad = [c for c in value if not isinstance(c, str) or not COIN_ID.match(c)]
             if bad:
@@ -198,6 +197,25 @@ class Settings(BaseSettings):
 
     def api_key(self) -> str | None:
         return self.coincap_api_key.get_secret_value() if self.coincap_api_key else None
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret these settings hold, in each form a message might quote it (the
+        passwords of the database URLs, parsed or not; the key; the webhook URL, which is a
+        credential for Slack): what is scrubbed from anything that reaches a log."""
+        found: list[str] = []
+        for url in (
+            self.database_url,
+            self.dashboard_database_url,
+            self.mongodb_uri,
+            self.dashboard_mongodb_uri,
+        ):
+            if url is not None:
+                found += url_secrets(url.get_secret_value())
+        if self.coincap_api_key is not None:
+            found.append(self.coincap_api_key.get_secret_value())
+        if self.alert_webhook_url:
+            found.append(self.alert_webhook_url)
+        return tuple(dict.fromkeys(s for s in found if s))
 
     def require_database_url(self) -> str:
         if self.database_url is None:
@@ -246,6 +264,12 @@ def parse_budget(raw: str, name: str = "COINCAP_CREDIT_BUDGET") -> int | None:
         raise ConfigError(
             f"{name}={raw!r}: {reason}. Example: 2500 (credits per month) or off"
         ) from None
+
+
+def definition_settings() -> DefinitionSettings:
+    """The variables the Dagster definitions depend on, read now: only when a code location
+    loads them, never at import."""
+    return DefinitionSettings.load()
 
 
 def settings() -> Settings:

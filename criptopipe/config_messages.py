@@ -3,6 +3,8 @@ variable, saying what is wrong and showing a good value, with passwords and keys
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import SecretStr, ValidationError
 
 from criptopipe.storage.errors import redact_url
@@ -17,6 +19,16 @@ DEFAULT_CREDIT_BUDGET = 2500
 DEFAULT_HISTORY_SPAN_DAYS = 365
 DEFAULT_NEW_COIN_LOOKBACK_DAYS = 365
 DEFAULT_DAGSTER_UI_URL = "http://localhost:3000"
+#: the first day snapshot partitions exist when CRIPTOPIPE_SNAPSHOT_START is unset: CoinCap v3
+#: opened in early 2025, so no v3 snapshot (live only, never served later) can be older. Set the
+#: variable to the first day your archive holds (`make run` does it for the local archive).
+DEFAULT_SNAPSHOT_START = date(2025, 1, 1)
+DEFAULT_EXCHANGES = ("binance", "kraken")
+DEFAULT_QUOTE_PREFERENCE = ("USDT", "USD")
+#: sources_agree: a warning when the day's prices spread wider than this (%), an error when one
+#: price lies further than the second from their median (%)
+DEFAULT_SOURCES_WARN_PCT = 2.0
+DEFAULT_SOURCES_ERROR_PCT = 10.0
 
 #: a good value of each variable, for error messages
 EXAMPLES = {
@@ -36,6 +48,14 @@ EXAMPLES = {
     "CRIPTOPIPE_SNAPSHOT_GRACE_HOURS": f"{DEFAULT_SNAPSHOT_GRACE_HOURS:g}",
     "CRIPTOPIPE_ALERT_WEBHOOK_URL": "https://hooks.slack.com/services/...",
     "CRIPTOPIPE_NEW_COIN_LOOKBACK_DAYS": str(DEFAULT_NEW_COIN_LOOKBACK_DAYS),
+    "CRIPTOPIPE_SNAPSHOT_START": f"{DEFAULT_SNAPSHOT_START} (the first day your archive holds)",
+    "CRIPTOPIPE_EXCHANGES": ",".join(DEFAULT_EXCHANGES),
+    "CRIPTOPIPE_QUOTE_PREFERENCE": ",".join(DEFAULT_QUOTE_PREFERENCE),
+    "CRIPTOPIPE_EXCHANGE_URLS": "binance=http://127.0.0.1:8556/binance,"
+    "kraken=http://127.0.0.1:8556/kraken",
+    "CRIPTOPIPE_EXCHANGE_RATE_LIMIT_MS": "binance=50,kraken=1000",
+    "CRIPTOPIPE_SOURCES_WARN_PCT": f"{DEFAULT_SOURCES_WARN_PCT:g}",
+    "CRIPTOPIPE_SOURCES_ERROR_PCT": f"{DEFAULT_SOURCES_ERROR_PCT:g}",
 }
 
 

@@ -18,6 +18,8 @@ import pandas as pd
 from criptopipe.pipeline import planner
 from criptopipe.storage.tables import FETCHED_AT, Column, Table
 from criptopipe.transform import coincap as rows
+from criptopipe.transform import exchanges as candle_rows
+from criptopipe.transform import prices
 from criptopipe.transform.frames import empty_frame, to_frame
 
 Documents = Iterable[Mapping[str, Any]]
@@ -169,5 +171,78 @@ MARKET_SNAPSHOTS = register(
         indexes=(("snapshot_date", "exchange_id"),),
         rows_from_documents=rows.market_rows_from_documents,
         estimate=planner.markets,
+    )
+)
+
+
+# --------------------------------------------------------------------------- exchanges
+
+
+def _price(name: str, description: str = "", nullable: bool = False) -> Column:
+    return Column(name, "numeric", nullable=nullable, non_negative=True, description=description)
+
+
+EXCHANGE_CANDLES = register(
+    Dataset(
+        name="exchange_candles",
+        description="Closed daily candles of the tracked coins' spot pairs on each configured "
+        "exchange (CCXT): one row per (exchange, symbol, day).",
+        source="exchanges",
+        partition_column="day",
+        # a fetch and a write slice narrow by pair: one exchange's empty answer for a coin
+        # must not touch the coin's rows from another exchange
+        coin_column="pair",
+        key=("pair", "day"),
+        columns=(
+            Column("pair", "text", nullable=False, description="exchange:symbol"),
+            Column("day", "date", nullable=False, description="UTC day the candle opened"),
+            Column("exchange", "text", nullable=False, description="CCXT exchange id"),
+            Column("symbol", "text", nullable=False, description="CCXT unified symbol"),
+            Column("market_id", "text", nullable=False, description="The exchange's market id"),
+            Column("coin_id", "text", nullable=False, description="CoinCap id it maps to"),
+            Column("base", "text", nullable=False),
+            Column("quote", "text", nullable=False, description="Quote currency (USDT, USD)"),
+            _price("open"),
+            _price("high"),
+            _price("low"),
+            _price("close", "Last trade of the UTC day, in the quote currency"),
+            _price("base_volume", "Traded amount in the base currency"),
+            _price("quote_volume", "Traded value in the quote currency", nullable=True),
+            Column("trades", "integer"),
+            FETCHED_AT,
+        ),
+        indexes=(("coin_id", "day"), ("day",)),
+        document_columns=("exchange", "symbol", "market_id", "coin_id", "base", "quote"),
+        rows_from_documents=candle_rows.candle_rows_from_documents,
+        estimate=planner.exchange_candles,
+        price_column="close",
+    )
+)
+
+DAILY_PRICES = register(
+    Dataset(
+        name="daily_prices",
+        description="One price per coin per day across sources: CoinCap's d1 average and each "
+        "exchange's VWAP, their median and spread (closes kept beside).",
+        source="derived",
+        partition_column="day",
+        coin_column="coin_id",
+        key=("coin_id", "day"),
+        columns=(
+            Column("coin_id", "text", nullable=False, description="CoinCap id (slug)"),
+            Column("day", "date", nullable=False, description="UTC day"),
+            _price("coincap_usd", "CoinCap's d1 (24-hour average) price", nullable=True),
+            _price("median_usd", "Median of CoinCap's d1 and the exchanges' VWAPs"),
+            _price("spread_pct", "(highest - lowest) / median, in %"),
+            Column("sources", "integer", nullable=False, description="Prices compared"),
+            Column("outlier", "text", description="The price farthest from the median"),
+            Column("outlier_pct", "numeric", description="Its distance from the median, in %"),
+            Column("prices", "jsonb", nullable=False, description="Every input price, exact"),
+            Column("fetched_at", "timestamptz", nullable=False, description="When it was computed"),
+        ),
+        indexes=(("day",),),
+        rows_from_documents=prices.rows_from_documents,
+        estimate=planner.derived("daily_prices"),
+        price_column="median_usd",
     )
 )

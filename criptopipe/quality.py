@@ -92,17 +92,19 @@ def complete_days(
     )
 
 
-def empty_answers(held: dict[str, int], what: str, window: str) -> Verdict:
-    """Coins CoinCap answered nothing for while the stores held their rows. The write left them
-    out (an empty but valid answer never erases history), so their data is as old as the
-    previous load: a human should know, and may rerun them later."""
+def empty_answers(
+    held: dict[str, int], what: str, window: str, source: str = "CoinCap", unit: str = "coin"
+) -> Verdict:
+    """Coins CoinCap (pairs an exchange) answered nothing for while the stores held their rows.
+    The write left them out (an empty but valid answer never erases history), so their data is
+    as old as the previous load: a human should know, and may rerun them later."""
     if not held:
-        return Verdict(True, f"CoinCap answered {what} for every coin the stores hold", {})
+        return Verdict(True, f"{source} answered {what} for every {unit} the stores hold", {})
     named = ", ".join(f"{c} ({n} stored rows)" for c, n in list(held.items())[:10])
     more = f" and {len(held) - 10} more" if len(held) > 10 else ""
     return Verdict(
         False,
-        f"CoinCap answered no {what} in {window} for {named}{more}: left out of the write, "
+        f"{source} answered no {what} in {window} for {named}{more}: left out of the write, "
         "their stored rows were kept, not erased",
         {"held_back": dict(list(held.items())[:100]), "coins": len(held)},
     )
@@ -154,3 +156,51 @@ def volume_shares(
         else f"{len(bad)} coins' volume shares do not add up to ~100%",
         {"bad": bad, "sums": dict(list(sums.items())[:50])},
     )
+
+
+def sources_agree(frame: pd.DataFrame, warn_pct: float, error_pct: float) -> Verdict:
+    """CoinCap's d1 average and the exchanges' VWAPs describe the same day's price: a spread
+    wider than `warn_pct` (a warning) names the coin, the day and the source farthest from the
+    median; a price further than `error_pct` from the median (an error) is a wrong mapping
+    (a ticker collision, a rename) or a broken source, not a market. `metadata["level"]` says
+    which: ok, warning or error."""
+    if frame.empty:
+        return Verdict(True, "no rows", {"level": "ok", "rows": 0})
+    spread = frame["spread_pct"].map(lambda v: float(v) if v is not None else 0.0)
+    off = frame["outlier_pct"].map(lambda v: abs(float(v)) if v is not None else 0.0)
+    wide, wrong = frame[spread > warn_pct], frame[off > error_pct]
+    shown = wrong if len(wrong) else wide
+
+    def line(r: Any) -> str:
+        pair = " (of 2 prices: either may be off)" if int(r.sources) == 2 else ""
+        return (
+            f"{r.coin_id} {r.day}: spread {float(r.spread_pct):.2f}%, {r.outlier} "
+            f"{float(r.outlier_pct):+.2f}% from the median{pair}"
+        )
+
+    examples = [line(r) for r in shown.sort_values("spread_pct", ascending=False).itertuples()]
+    metadata: dict[str, Any] = {
+        "rows": len(frame),
+        "widest_spread_pct": round(float(spread.max()), 4),
+        "warn_pct": warn_pct,
+        "error_pct": error_pct,
+        "disagreements": examples[:50],
+        "outliers_by_source": {
+            str(k): int(n) for k, n in shown["outlier"].value_counts().sort_index().items()
+        },
+    }
+    if len(wrong):
+        metadata["level"] = "error"
+        text = f"{len(wrong)} (coin, day) with a price more than {error_pct:g}% from the median"
+    elif len(wide):
+        metadata["level"] = "warning"
+        text = f"{len(wide)} (coin, day) whose sources spread wider than {warn_pct:g}%"
+    else:
+        metadata["level"] = "ok"
+        return Verdict(
+            True,
+            f"{len(frame)} (coin, day): every spread within {warn_pct:g}% (widest "
+            f"{float(spread.max()):.2f}%)",
+            metadata,
+        )
+    return Verdict(False, f"{text}: {'; '.join(examples[:3])}", metadata)

@@ -22,6 +22,19 @@ from psycopg import sql
 from criptopipe_tests.servers import throwaway_servers
 
 
+@pytest.fixture(autouse=True)
+def no_stale_dagster_state_storage() -> Iterator[None]:
+    """Dagster keeps the current instance's defs-state storage in a context variable that its
+    test helpers (`build_schedule_context` inside `instance_for_test`) can leave set to a
+    disposed instance; the next in-process `dg.materialize` then fails with "Attempted to
+    resolve undefined DagsterInstance weakref". Each test starts without it."""
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    _current_storage.set(None)
+    yield
+    _current_storage.set(None)
+
+
 @pytest.fixture(scope="session")
 def servers() -> Iterator[dict[str, str]]:
     external_pg = os.environ.get("DATABASE_URL")

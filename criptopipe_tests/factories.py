@@ -43,9 +43,16 @@ def history_frame(
 
 
 def pipeline_resources(
-    pg_url: str, schema: str, mongo_uri: str, base_url: str, coins: list[str]
+    pg_url: str,
+    schema: str,
+    mongo_uri: str,
+    base_url: str,
+    coins: list[str],
+    exchange_urls: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The Definitions' resources, pointed at the test servers and a sandbox."""
+    """The Definitions' resources, pointed at the test servers and a sandbox (and, given their
+    URLs, the exchange sandbox, with CCXT's rate limit at 1 ms and short backoffs)."""
+    from criptopipe.defs.exchange_resource import ExchangesResource
     from criptopipe.defs.io_manager import WarehouseIOManager
     from criptopipe.defs.resources import (
         CoinCapResource,
@@ -58,6 +65,13 @@ def pipeline_resources(
     mongo = MongoResource(uri=mongo_uri)
     return {
         "coincap": CoinCapResource(api_key="test", base_url=base_url),
+        "exchanges": ExchangesResource(
+            url_overrides=exchange_urls or {},
+            rate_limit_ms={ex: 1 for ex in exchange_urls or {}},
+            timeout_ms=3000,
+            backoff_base_s=0.05,
+            backoff_max_s=0.2,
+        ),
         "universe": CoinUniverseResource(coins=coins),
         "postgres": postgres,
         "mongo": mongo,

@@ -20,9 +20,21 @@ BAD = [
     ("CRIPTOPIPE_HISTORY_SPAN_DAYS", "0", "greater than or equal to 1"),
     ("DATABASE_URL", "mysql://u:pw@h/db", "postgresql:// URL"),
     ("DATABASE_URL", "postgresql://u:s3cr%zzet@host/db", "percent-encoded"),
+    ("DATABASE_URL", "postgresql://u:s3cr@et@host/db", "unescaped '@'"),
+    ("DATABASE_URL", "postgresql://u:s3cret@host:port/db", "port that is not a number"),
     ("MONGODB_URI", "http://u:s3cret@localhost:27017", "mongodb:// or mongodb+srv://"),
     ("MONGODB_URI", "mongodb://localhost:port/x", "cannot be parsed"),
     ("CRIPTOPIPE_ALERT_WEBHOOK_URL", "hooks.example.com", "http:// or https:// URL"),
+    ("CRIPTOPIPE_EXCHANGES", "binanse", "CCXT ids close to it: binance"),
+    ("CRIPTOPIPE_EXCHANGES", "bybit", "criptopipe has no candle paging rules for it"),
+    ("CRIPTOPIPE_EXCHANGES", "kraken,kraken", "names an exchange twice"),
+    ("CRIPTOPIPE_QUOTE_PREFERENCE", "USD T", "currency codes"),
+    ("CRIPTOPIPE_EXCHANGE_URLS", "binance", "is not exchange=value"),
+    ("CRIPTOPIPE_EXCHANGE_URLS", "okx=http://127.0.0.1:8556/okx", "does not list"),
+    ("CRIPTOPIPE_EXCHANGE_URLS", "kraken=127.0.0.1:8556", "http:// or https:// URL"),
+    ("CRIPTOPIPE_EXCHANGE_RATE_LIMIT_MS", "binance=0", "positive number of ms"),
+    ("CRIPTOPIPE_SOURCES_WARN_PCT", "0", "greater than 0"),
+    ("CRIPTOPIPE_SOURCES_ERROR_PCT", "1.5", "must be above CRIPTOPIPE_SOURCES_WARN_PCT"),
 ]
 
 
@@ -64,6 +76,21 @@ def test_defaults_and_readings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.coincap_base_url == "http://127.0.0.1:8555/v3"
 
 
+def test_exchange_settings_defaults_and_readings(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = config.Settings.load()
+    assert (s.exchanges, s.quote_preference) == (("binance", "kraken"), ("USDT", "USD"))
+    assert (s.exchange_urls, s.exchange_rate_limit_ms) == ({}, {})
+    assert (s.sources_warn_pct, s.sources_error_pct) == (2.0, 10.0)
+    monkeypatch.setenv("CRIPTOPIPE_EXCHANGES", " Kraken ")
+    monkeypatch.setenv("CRIPTOPIPE_QUOTE_PREFERENCE", "usd,usdt,usd")
+    monkeypatch.setenv("CRIPTOPIPE_EXCHANGE_URLS", "kraken=http://127.0.0.1:8556/kraken/")
+    monkeypatch.setenv("CRIPTOPIPE_EXCHANGE_RATE_LIMIT_MS", "kraken=20")
+    s = config.Settings.load()
+    assert (s.exchanges, s.quote_preference) == (("kraken",), ("USD", "USDT"))
+    assert s.exchange_urls == {"kraken": "http://127.0.0.1:8556/kraken"}
+    assert s.exchange_rate_limit_ms == {"kraken": 20.0}
+
+
 def test_several_problems_are_reported_together(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRIPTOPIPE_TOP_N", "x")
     monkeypatch.setenv("CRIPTOPIPE_PG_SCHEMA", "Bad-Name")
@@ -79,6 +106,16 @@ def test_secrets_never_print(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "marker-key-123" not in repr(s) and "hunter2" not in repr(s)
     assert s.api_key() == "marker-key-123"
     assert s.require_database_url().endswith("@db.example:5432/x")
+
+
+def test_secrets_lists_every_password_and_key_in_each_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COINCAP_API_KEY", "marker-key-123")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p%40ss1@db.example:5432/x")
+    monkeypatch.setenv("MONGODB_URI", "mongodb://u:mongo%2Fpw@db.example:27017/x")
+    monkeypatch.setenv("CRIPTOPIPE_ALERT_WEBHOOK_URL", "https://hooks.example/T0/B0/tok3n")
+    secrets = set(config.Settings.load().secrets())
+    assert {"marker-key-123", "p%40ss1", "p@ss1", "mongo%2Fpw", "mongo/pw"} <= secrets
+    assert "https://hooks.example/T0/B0/tok3n" in secrets
 
 
 def test_missing_stores_say_how_to_set_them() -> None:

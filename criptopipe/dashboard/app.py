@@ -3,14 +3,29 @@
 
 Four pages over the tables the pipeline loads (views.py); every read is in queries.py, every
 number in data.py, every figure in charts.py. `?page=Coin` deep-links to a page.
+
+A bad setting, a database that refuses the dashboard's login or does not answer, is one line on
+the page (the same check and wording as a run's, `criptopipe.pipeline.preflight`), never a
+traceback and never a password.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from criptopipe import config
 from criptopipe.dashboard import queries
 from criptopipe.dashboard.views import PAGES
+from criptopipe.pipeline import preflight
+from criptopipe.storage.errors import StorageError, scrub
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _reachable(src: queries.Sources) -> bool:
+    """The warehouse takes the dashboard's login (one connection, no retries: a page waits for
+    nobody). Cached for a minute once it passed; a failure is not cached, so the page retries."""
+    preflight.postgres(src.store(), retry_s=0)
+    return True
 
 
 def main() -> None:
@@ -23,7 +38,12 @@ def main() -> None:
     # keyed and without `index`, so the widget keeps its identity when the URL changes below
     page = st.sidebar.radio("Page", names, key="page")
     st.query_params["page"] = page
-    src = queries.Sources.from_settings()
+    try:
+        settings = config.settings()
+    except config.ConfigError as exc:
+        st.error(str(exc))
+        return
+    src = queries.Sources.from_settings(settings)
     if not src.pg_url:
         st.error(
             "DASHBOARD_DATABASE_URL is not set. Start the dashboard with `make dashboard`, which "
@@ -32,7 +52,11 @@ def main() -> None:
         )
         return
     st.sidebar.caption(f"PostgreSQL schema `{src.schema}`, read-only; cached for a minute.")
-    PAGES[page]()
+    try:
+        _reachable(src)
+        PAGES[page]()
+    except (config.ConfigError, StorageError) as exc:
+        st.error(scrub(str(exc), *settings.secrets()))
 
 
 main()

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from criptopipe.dashboard import data
+from criptopipe.dashboard import data, exchange_views
 from criptopipe.dashboard import queries as q
 from criptopipe.dashboard.cache import EMPTY, cached, figure
 
@@ -109,6 +109,7 @@ def pipeline_health() -> None:
     table(cached("last_loads"))
     st.subheader("Recent CoinCap fetches (credit ledger)")
     table(cached("recent_runs"), "No fetches in the credit ledger yet.")
+    exchange_views.requests_panel()
 
     st.subheader("Credits this month, per CoinCap URL")
     table(data.spend_by_url(credits, src.coincap_url, src.budget), "No credits spent this month.")

@@ -13,11 +13,11 @@ from typing import Any
 
 import pandas as pd
 from psycopg import sql
+from pymongo.errors import PyMongoError
 
 from criptopipe import datasets
-from criptopipe.dashboard.sources import MONGO_TIMEOUT_MS, Sources, read, table, tables
+from criptopipe.dashboard.sources import Sources, read, table, tables
 from criptopipe.datasets import RAW_ASSETS
-from criptopipe.storage.mongo import MongoStore
 from criptopipe.storage.slices import Slice
 
 __all__ = ["Sources", "tables"]
@@ -116,13 +116,15 @@ def raw_document(src: Sources, coin: str) -> dict[str, Any] | None:
     """The latest archived raw_assets document for a coin, as stored (batch marker left out)."""
     if not src.mongo_uri:
         return None
-    mongo = MongoStore(src.mongo_uri, timeout_ms=MONGO_TIMEOUT_MS)
+    mongo = src.mongo()
     try:
         doc = mongo.collection(RAW_ASSETS).find_one(
             {RAW_ASSETS.coin_column: coin},
             {"_batch": 0},
             sort=[(RAW_ASSETS.partition_column, -1)],
         )
+    except PyMongoError as exc:  # one line on the page, never a traceback
+        raise mongo.explain(exc) from None
     finally:
         mongo.close()
     return dict(doc) if doc else None
@@ -243,7 +245,7 @@ def parity(src: Sources, latest: tuple[tuple[str, date], ...], days: int = 7) ->
     if not src.mongo_uri or not src.pg_url or not latest:
         return pd.DataFrame()
     pg = src.store()  # keys() reads in read-only transactions
-    mongo = MongoStore(src.mongo_uri, timeout_ms=MONGO_TIMEOUT_MS)
+    mongo = src.mongo()
     rows = []
     try:
         for name, last in latest:

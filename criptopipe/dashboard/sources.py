@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from criptopipe import config
+from criptopipe.storage.mongo import MongoStore
 from criptopipe.storage.postgres import PostgresStore
 
 MONGO_TIMEOUT_MS = 3000
@@ -37,6 +38,9 @@ class Sources:
     budget: int | None  # credits per month; None when COINCAP_CREDIT_BUDGET=off
     #: the CoinCap URL the budget is for (COINCAP_BASE_URL): other URLs' spend is shown apart
     coincap_url: str = config.DEFAULT_BASE_URL
+    #: the variables the URLs came from, named in every message about them
+    pg_variable: str = "DASHBOARD_DATABASE_URL"
+    mongo_variable: str = "DASHBOARD_MONGODB_URI"
 
     @classmethod
     def from_settings(cls, settings: config.Settings | None = None) -> Sources:
@@ -47,13 +51,27 @@ class Sources:
             mongo_uri=settings.reader_mongodb_uri(),
             budget=settings.credit_budget,
             coincap_url=settings.coincap_base_url,
+            pg_variable="DASHBOARD_DATABASE_URL"
+            if settings.dashboard_database_url
+            else "DATABASE_URL",
+            mongo_variable="DASHBOARD_MONGODB_URI"
+            if settings.dashboard_mongodb_uri
+            else "MONGODB_URI",
         )
 
     def store(self) -> PostgresStore:
         assert self.pg_url is not None
         return PostgresStore(
-            self.pg_url, schema=self.schema, connect_timeout=5, application_name="dashboard"
+            self.pg_url,
+            schema=self.schema,
+            connect_timeout=5,
+            application_name="dashboard",
+            variable=self.pg_variable,
         )
+
+    def mongo(self) -> MongoStore:
+        assert self.mongo_uri is not None
+        return MongoStore(self.mongo_uri, timeout_ms=MONGO_TIMEOUT_MS, variable=self.mongo_variable)
 
 
 @contextmanager

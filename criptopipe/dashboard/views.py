@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from criptopipe.dashboard import data
+from criptopipe.dashboard import data, exchange_views
 from criptopipe.dashboard.cache import EMPTY, cached, figure
 from criptopipe.dashboard.cache import fetched as _fetched
 from criptopipe.dashboard.health import pipeline_health
@@ -117,6 +117,7 @@ def coin() -> None:
     c4.metric("Circulating supply", data.quantity(snap.get("supply", last["circulating_supply"])))
     c5.metric("Max supply", data.quantity(snap.get("max_supply")))
     st.plotly_chart(figure("price_history", history, chosen, log), width="stretch")
+    exchange_views.coin_panels(chosen, days, history)
     markets = cached("latest_markets", chosen)
     st.subheader("Markets by exchange and quote currency")
     if markets.empty:

@@ -19,12 +19,18 @@ import pandas as pd
 from pydantic import Field
 
 from criptopipe import datasets
+from criptopipe.defs import catalog
+from criptopipe.defs.failures import step_failures
 from criptopipe.defs.partitions import window
 from criptopipe.defs.resources import MongoResource, PostgresResource
 from criptopipe.pipeline.output import SliceOutput
 from criptopipe.storage import leases
 from criptopipe.storage.errors import StorageError
-from criptopipe.storage.slices import OutOfSliceError
+
+NOTHING_COMMITTED = (
+    " Nothing of the failed slice was committed to PostgreSQL; MongoDB holds a mix a rerun "
+    "converges from."
+)
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):
@@ -50,8 +56,9 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         pg, mongo = self.postgres.store(), self.mongo.store()
         started = time.monotonic()
         totals = {"rows": 0, "replaced": 0, "documents": 0}
+        resources = (self.postgres, self.mongo)
         try:
-            try:
+            with step_failures(*resources):  # nothing written yet; the message says why
                 mongo.ensure_indexes([ds])
                 pg.ensure_schema([ds])
                 # one lease for the whole output (every part): taken before the first MongoDB
@@ -64,9 +71,7 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                     timeout_s=self.write_wait_seconds,
                     progress=context.log.info,
                 )
-            except StorageError as exc:  # nothing written yet; the message says why
-                raise dg.Failure(description=str(exc), allow_retries=exc.retryable) from exc
-            with lease:
+            with step_failures(*resources, suffix=NOTHING_COMMITTED), lease:
                 for n, (slc, frame) in enumerate(obj.frames(), start=1):
                     # the raw archive first: a typed table is never ahead of what can rebuild it
                     lease.check()
@@ -80,20 +85,26 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                             f"part {n}/{len(obj.parts)} ({slc.describe()}): {len(frame)} "
                             f"{ds.name} rows written ({totals['rows']}/{obj.rows})"
                         )
-        except (StorageError, OutOfSliceError) as exc:
-            raise dg.Failure(
-                description=f"{exc} Nothing of the failed slice was committed to PostgreSQL; "
-                "MongoDB holds a mix a rerun converges from.",
-                allow_retries=exc.retryable,
-            ) from exc
         finally:
             obj.cleanup()
         slices = len(obj.parts)
         described = obj.window.describe()
         if slices > 1:
             described = f"{slices} slices in {described}"
+        try:
+            database, table_rows = pg.table_rows(ds)
+        except StorageError as exc:  # the write is committed: a missing count must not fail it
+            context.log.warning(f"could not count {pg.qualified_name(ds)}: {exc}")
+            database, table_rows = "", -1
+        collection = f"{mongo.database_name}.{ds.name}"
+        catalog_entries = catalog.materialization_metadata(
+            ".".join(p for p in (database, pg.qualified_name(ds)) if p), table_rows, collection
+        )
+        if table_rows < 0:
+            del catalog_entries["dagster/row_count"]
         context.add_output_metadata(
             {
+                **catalog_entries,
                 "rows": dg.MetadataValue.int(totals["rows"]),
                 "rows_replaced": dg.MetadataValue.int(totals["replaced"]),
                 "documents": dg.MetadataValue.int(totals["documents"]),
@@ -102,7 +113,6 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                 "postgres_query": dg.MetadataValue.md(
                     f"```sql\n{obj.window.select_text(ds, pg.schema)}\n```"
                 ),
-                "mongo_collection": dg.MetadataValue.text(f"{mongo.database_name}.{ds.name}"),
                 "mongo_filter": dg.MetadataValue.json(obj.window.mongo_filter_text(ds)),
                 "write_lease_wait_seconds": dg.MetadataValue.float(round(lease.waited, 3)),
                 "write_seconds": dg.MetadataValue.float(round(time.monotonic() - started, 3)),

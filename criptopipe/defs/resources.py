@@ -2,8 +2,10 @@
 
 Every field can be set in the Dagster UI's launchpad or in run config; a field left unset falls
 back to `criptopipe.config.settings()` (the environment, read once and validated). Stores are
-opened once per run and closed at teardown. A bad setting fails the run at once with the
-setting's one-line message and no retry.
+opened once per run and closed at teardown. Before a store is first used it is checked
+(`criptopipe.pipeline.preflight`: one connection with a short timeout), so the assets, the
+checks, the sensors and the failure hook all meet a wrong URL, password, database or port the
+same way: a failure without retry, in one line naming the variable, in seconds.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from pydantic import Field, PrivateAttr, SecretStr
 
 from criptopipe import config, datasets
 from criptopipe.config import ConfigError, Settings
+from criptopipe.pipeline import preflight
 from criptopipe.pipeline.ingest import Universe
 from criptopipe.sources.coincap.settings import ClientSettings
+from criptopipe.storage.errors import StorageError, url_secrets
 from criptopipe.storage.mongo import MongoStore
 from criptopipe.storage.postgres import PostgresStore
 
@@ -31,8 +35,7 @@ def env_settings() -> Settings:
 
 
 class _Configured(dg.ConfigurableResource):
-    """A resource whose unset fields come from the settings, read once per run (a resource
-    instance lives for one run)."""
+    """A resource whose unset fields come from the settings, read once per run."""
 
     _settings: Settings | None = PrivateAttr(default=None)
 
@@ -41,13 +44,33 @@ class _Configured(dg.ConfigurableResource):
             self._settings = env_settings()
         return self._settings
 
+    def secrets(self) -> tuple[str, ...]:
+        """What must never reach a log: the environment's and the launchpad's secrets."""
+        found = list(self._settings.secrets()) if self._settings is not None else []
+        for name in ("url", "uri", "api_key"):
+            value = getattr(self, name, None)
+            if isinstance(value, str) and value:
+                found += url_secrets(value) if name != "api_key" else [value]
+        return tuple(dict.fromkeys(found))
+
+
+def _say(message: str) -> None:
+    dg.get_dagster_logger("criptopipe").warning(message)
+
+
+def _unusable(exc: ConfigError) -> dg.Failure:
+    """A store the preflight refused: no retry (an unreachable one was already tried again)."""
+    return dg.Failure(description=str(exc), allow_retries=False)
+
 
 class CoinCapResource(_Configured):
     """CoinCap v3 over an async httpx client: key, base URL, rate, retries, timeouts, span."""
 
     api_key: str | None = Field(
         default=None,
-        description="CoinCap API key. Unset: the COINCAP_API_KEY environment variable.",
+        description="Bound to the COINCAP_API_KEY environment variable in the definitions; "
+        "leave it so. Never type a key here: run config is stored in clear text in the run's "
+        "record.",
     )
     base_url: str | None = Field(
         default=None,
@@ -59,6 +82,11 @@ class CoinCapResource(_Configured):
     timeout_s: float = Field(default=30.0, description="Read timeout per request, seconds.")
     max_attempts: int = Field(default=6, description="Attempts per request on 429/5xx/timeouts.")
     max_retry_seconds: float = Field(default=120.0, description="Give up retrying after this.")
+    unreachable_retry_seconds: float = Field(
+        default=5.0,
+        description="A server that does not answer at all (connection refused, no connect) is "
+        "tried this long per request; the step is then retried twice, 10 s apart, and fails.",
+    )
     history_span_days: int | None = Field(
         default=None,
         description="Widest window one history request covers (chunking). Unset: "
@@ -89,6 +117,7 @@ class CoinCapResource(_Configured):
                 timeout_s=self.timeout_s,
                 max_attempts=self.max_attempts,
                 max_retry_seconds=self.max_retry_seconds,
+                unreachable_retry_s=self.unreachable_retry_seconds,
                 history_span_days=self.span_days(),
             )
         except ValueError as exc:  # a launchpad value out of range
@@ -104,15 +133,30 @@ class PostgresResource(_Configured):
         default=None, description=f"Unset: CRIPTOPIPE_PG_SCHEMA, else '{config.DEFAULT_SCHEMA}'."
     )
     _store: PostgresStore | None = PrivateAttr(default=None)
+    _refused: str | None = PrivateAttr(default=None)
 
     def store(self) -> PostgresStore:
+        """The warehouse, checked (reachable, credentials, database) and its schema ensured on
+        first use in the run; the same store afterwards, step retries included. Checked once:
+        a store the check refused is refused again at once (the failure hook asks too)."""
+        if self._refused is not None:
+            raise dg.Failure(description=self._refused, allow_retries=False)
         if self._store is None:
             env = self.env()
+            schema = self.schema_name or env.pg_schema
             try:
                 url = self.url or env.require_database_url()
+                if not config.SCHEMA_NAME.match(schema):
+                    raise ConfigError(
+                        f"postgres resource schema_name={schema!r} must be a lowercase "
+                        "PostgreSQL name. Example: coincap"
+                    )
+                variable = "the postgres resource's url" if self.url else "DATABASE_URL"
+                store = PostgresStore(url, schema=schema, variable=variable)
+                preflight.postgres(store, say=_say)
             except ConfigError as exc:
-                raise dg.Failure(description=str(exc), allow_retries=False) from None
-            store = PostgresStore(url, schema=self.schema_name or env.pg_schema)
+                self._refused = str(exc)
+                raise _unusable(exc) from None
             store.ensure_schema(datasets.all_datasets())
             self._store = store
         return self._store
@@ -127,9 +171,9 @@ class _SharedMongo:
         self._lock = threading.Lock()
         self._stores: dict[str, tuple[MongoStore, int]] = {}
 
-    def acquire(self, uri: str) -> MongoStore:
+    def acquire(self, uri: str, variable: str = "MONGODB_URI") -> MongoStore:
         with self._lock:
-            store, refs = self._stores.get(uri) or (MongoStore(uri), 0)
+            store, refs = self._stores.get(uri) or (MongoStore(uri, variable=variable), 0)
             self._stores[uri] = (store, refs + 1)
             return store
 
@@ -151,19 +195,34 @@ _MONGO = _SharedMongo()
 
 
 class MongoResource(_Configured):
-    """The raw archive: the source's documents as sent, one collection per dataset. One client
-    per run, opened on first use and closed when the run's resources are torn down."""
+    """The raw archive: the source's documents as sent, one collection per dataset; one
+    client per run, opened on first use, closed at teardown."""
 
     uri: str | None = Field(default=None, description="Unset: MONGODB_URI.")
     _uri: str | None = PrivateAttr(default=None)
+    _refused: str | None = PrivateAttr(default=None)
 
     def store(self) -> MongoStore:
+        """The archive, checked (reachable, login) on first use in the run, once."""
+        if self._refused is not None:
+            raise dg.Failure(description=self._refused, allow_retries=False)
         if self._uri is None:
             try:
                 uri = self.uri or self.env().require_mongodb_uri()
+                variable = "the mongo resource's uri" if self.uri else "MONGODB_URI"
+                store = _MONGO.acquire(uri, variable)
             except ConfigError as exc:
-                raise dg.Failure(description=str(exc), allow_retries=False) from None
-            store = _MONGO.acquire(uri)
+                self._refused = str(exc)
+                raise _unusable(exc) from None
+            except StorageError as exc:  # a URI the driver cannot read
+                self._refused = str(exc)
+                raise _unusable(ConfigError(str(exc))) from None
+            try:
+                preflight.mongo(store, say=_say)
+            except ConfigError as exc:
+                _MONGO.release(uri)
+                self._refused = str(exc)
+                raise _unusable(exc) from None
             self._uri = uri
             return store
         return _MONGO.acquire_existing(self._uri)
@@ -198,10 +257,18 @@ class CoinUniverseResource(_Configured):
     )
 
     def universe(self, override: list[str] | None = None) -> Universe:
+        """The run's `coins`, else this resource's, else the settings' (same rules for all)."""
         env = self.env()
+        where = "the run config's coins" if override else "the universe resource's coins"
+        coins = list(override or self.coins or env.coins)
+        top_n = self.top_n if self.top_n is not None else env.top_n
+        try:
+            preflight.universe(coins, top_n, where)
+        except ConfigError as exc:
+            raise _unusable(exc) from None
         if override:
-            return Universe(coins=tuple(override))
-        return Universe(coins=tuple(self.coins or env.coins), top_n=self.top_n or env.top_n)
+            return Universe(coins=tuple(coins))
+        return Universe(coins=tuple(coins), top_n=top_n)
 
     def markets(self) -> int | None:
         """Markets kept per coin; None: all of them."""
@@ -213,13 +280,19 @@ class CoinUniverseResource(_Configured):
         return self.snapshot_grace_hours or self.env().snapshot_grace_hours
 
 
-def resources() -> dict[str, Any]:
-    """The resources every definition uses, bound to the environment when a run starts."""
+def resources(key_is_set: bool = False) -> dict[str, Any]:
+    """The resources every definition uses, bound to the environment when a run starts. The
+    CoinCap key is bound as `dg.EnvVar("COINCAP_API_KEY")` (the launchpad shows the name, run
+    config never holds the key) when set where the definitions load (`key_is_set`); unset, the
+    resource fails at run time with the clear "not set ... sandbox" message, not Dagster's."""
     postgres, mongo = PostgresResource(), MongoResource()
+    from criptopipe.defs.exchange_resource import ExchangesResource
     from criptopipe.defs.io_manager import WarehouseIOManager
 
+    coincap = CoinCapResource(api_key=dg.EnvVar("COINCAP_API_KEY")) if key_is_set else None
     return {
-        "coincap": CoinCapResource(),
+        "coincap": coincap or CoinCapResource(),
+        "exchanges": ExchangesResource(),
         "universe": CoinUniverseResource(),
         "postgres": postgres,
         "mongo": mongo,

@@ -1,4 +1,4 @@
-"""Sensors: new coins, freshness, and failed runs.
+"""Sensors: new coins and failed runs (freshness is a policy on the assets, needing no sensor).
 
 - `new_coin_sensor`: after each new `raw_assets` materialization, compare the coins of the
   latest snapshot in PostgreSQL with the coins the sensor already knows (its cursor). Coins it
@@ -10,14 +10,13 @@
   CRIPTOPIPE_NEW_COIN_LOOKBACK_DAYS closed days (365 by default; days before a coin existed come
   back as reported holes, never invented rows). The first tick only learns the current coins:
   they were loaded by the initial backfill.
-- `freshness_checks_sensor`: evaluates the freshness checks (Dagster's builder).
 - `run_failure_alert`: every failed run of the instance, whoever launched it, recorded in
   `coincap.run_failures` and POSTed to CRIPTOPIPE_ALERT_WEBHOOK_URL, once per run (the assets'
   failure hook may have done it already: criptopipe/run_alerts.py).
 
-The first two ship STOPPED, like the schedule (they spend credits or launch runs): turn them on
-in the UI (Automation) or with `dagster sensor start <name>`; docs/operations.md says when.
-`run_failure_alert` ships RUNNING.
+`new_coin_sensor` ships STOPPED, like the schedules (it launches runs that spend credits): turn
+it on in the UI (Automation) or with `dagster sensor start new_coin_sensor -w workspace.yaml`;
+docs/operations.md says when. `run_failure_alert` ships RUNNING.
 """
 
 import hashlib
@@ -30,7 +29,6 @@ import dagster as dg
 from criptopipe.datasets import RAW_ASSETS
 from criptopipe.defs import run_alerts
 from criptopipe.defs.assets.coincap import raw_assets
-from criptopipe.defs.checks import freshness_checks
 from criptopipe.defs.jobs import history_job
 from criptopipe.defs.partitions import START_DATE
 from criptopipe.defs.resources import PostgresResource, env_settings
@@ -116,11 +114,6 @@ def new_coin_sensor(
     return dg.SensorResult(run_requests=[new_coin_request(new, first, last)], cursor=cursor.dump())
 
 
-freshness_sensor = dg.build_sensor_for_freshness_checks(
-    freshness_checks=freshness_checks, minimum_interval_seconds=600
-)
-
-
 @dg.run_failure_sensor(
     name="run_failure_alert",
     # Every run of the instance. Without it Dagster only hands the sensor runs whose origin is
@@ -146,4 +139,4 @@ def run_failure_alert(context: dg.RunFailureSensorContext, postgres: PostgresRes
         context.log.info(f"run {context.dagster_run.run_id} was already recorded (by the hook)")
 
 
-sensors = [new_coin_sensor, freshness_sensor, run_failure_alert]
+sensors = [new_coin_sensor, run_failure_alert]

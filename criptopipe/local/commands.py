@@ -1,9 +1,11 @@
 """The local commands behind `make run`, `make dev`, `make dashboard` and `make stop`.
 
 `run` is the main job: the last N days of `asset_history` as ONE range run, then the latest
-closed day of the snapshot datasets, each through `dagster asset materialize` (the same command
-users type), recorded in the project's Dagster instance so the UI shows them. Whatever is not
-configured (servers, a CoinCap key) is started locally first (`criptopipe.local.env`).
+closed day of the snapshot datasets, then the same N days of `exchange_candles` and
+`daily_prices` as one range run (the candles map coins by the symbols the snapshot just
+loaded), each through `dg launch` (the same command users type), recorded in
+the project's Dagster instance so the UI shows them. Whatever is not configured (servers, a
+CoinCap key, exchange URLs) is started locally first (`criptopipe.local.env`).
 """
 
 from __future__ import annotations
@@ -69,20 +71,11 @@ def reap_dead_runs() -> None:
 
 
 def materialize(select: str, partition_args: list[str], log: Path, label: str) -> None:
-    """`dagster asset materialize` in a child process with this process's environment."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "dagster",
-        "asset",
-        "materialize",
-        "-m",
-        "criptopipe.definitions",
-        "--select",
-        select,
-        *partition_args,
-    ]
-    say(f"  {label}: dagster asset materialize --select {select} {' '.join(partition_args)}")
+    """`dg launch` (Dagster's current command; `dagster asset materialize` is superseded by it)
+    in a child process with this process's environment."""
+    dg_cli = str(Path(sys.executable).parent / "dg")
+    cmd = [dg_cli, "launch", "-m", "criptopipe.definitions", "--assets", select, *partition_args]
+    say(f"  {label}: dg launch --assets {select} {' '.join(partition_args)}")
     started = time.monotonic()
     with log.open("ab") as out:
         out.write(f"\n$ {' '.join(cmd)}\n".encode())
@@ -143,9 +136,16 @@ def cmd_run(days: int) -> int:
     if local.sandbox:
         say("SANDBOX MODE: every price below is SYNTHETIC, served by the local CoinCap")
         say(f"sandbox at {local.base_url}.")
+        if local.exchange_sandbox:
+            say("Every exchange CANDLE is SYNTHETIC too, served by the local exchange sandbox")
+            say(f"at {local.exchange_sandbox} ({', '.join(settings.exchanges)} imitated).")
         say("Export COINCAP_API_KEY=<your key> (https://pro.coincap.io) to load real data.")
     else:
         say(f"CoinCap: {local.base_url} (credits are spent on your key)")
+    if not local.exchange_sandbox:
+        urls = settings.exchange_urls
+        where = ", ".join(f"{ex} at {urls[ex]}" if ex in urls else ex for ex in settings.exchanges)
+        say(f"Exchanges: {where} (public endpoints, no key, no credits)")
     say(f"PostgreSQL: {redact_url(settings.require_database_url())}")
     say(f"MongoDB:    {redact_url(settings.require_mongodb_uri())}")
     say(BANNER)
@@ -153,11 +153,15 @@ def cmd_run(days: int) -> int:
     started_at = datetime.now(timezone.utc)
     reap_dead_runs()
     span = f"{history.start}...{history.last}"
-    say(f"[1/2] asset_history {span} ({plural(days, 'day')}, one range run)")
+    say(f"[1/3] asset_history {span} ({plural(days, 'day')}, one range run)")
     materialize("asset_history", ["--partition-range", span], log, "history")
     snapshot_names = ",".join(ds.name for ds in datasets.all_datasets() if ds.snapshot)
-    say(f"[2/2] {snapshot_names.replace(',', ' + ')} for the latest closed day, {latest}")
+    say(f"[2/3] {snapshot_names.replace(',', ' + ')} for the latest closed day, {latest}")
     materialize(snapshot_names, ["--partition", str(latest)], log, "snapshots")
+    say(f"[3/3] exchange_candles + daily_prices {span} (one range run)")
+    materialize(
+        "exchange_candles,daily_prices", ["--partition-range", span], log, "candles and prices"
+    )
     say()
     say(f"{'table':<18} {'slice':<40} {'postgres':>9} {'mongodb':>9}")
     for name, described, pg_rows, mongo_docs in _counts(settings, history, latest):
@@ -165,6 +169,9 @@ def cmd_run(days: int) -> int:
     _print_spend(settings, started_at)
     say()
     say(f"Run log: {log}")
+    if local.local_servers:
+        say("Dagster commands typed in this folder reach the same servers (.env), e.g.")
+        say(f"  dg launch --assets asset_history --partition {latest}")
     ports = localcfg.local_settings()
     say(f"Open the Dagster UI: make dev  ->  http://{ports.ui_host}:{ports.port(localcfg.UI)[0]}")
     dash = f"http://{ports.dashboard_host}:{ports.port(localcfg.DASHBOARD)[0]}"
@@ -175,15 +182,22 @@ def cmd_run(days: int) -> int:
 
 def _print_spend(settings: config.Settings, since: datetime) -> None:
     store = PostgresStore(settings.require_database_url(), schema=settings.pg_schema)
-    spent = ledger.spent_since(store, since)
-    requests = sum(r for r, _, _ in spent.values())
-    credits = sum(c for _, _, c in spent.values())
+    spent = ledger.spent_by_source(store, since)
+    coincap = {k: v for k, v in spent.items() if k[1] == settings.coincap_base_url}
+    requests = sum(r for r, _, _ in coincap.values())
+    credits = sum(c for _, _, c in coincap.values())
     say()
     say(f"CoinCap spend this run: {plural(requests, 'request')}, {plural(credits, 'credit')}")
-    for asset, (r, b, c) in spent.items():
+    for (asset, _), (r, b, c) in coincap.items():
         say(
             f"  {asset:<18} {plural(r, 'request'):>14} {plural(b, 'byte'):>18} {plural(c, 'credit'):>12}"
         )
+    exchanges = {k: v for k, v in spent.items() if k not in coincap}
+    if exchanges:
+        total = sum(r for r, _, _ in exchanges.values())
+        say(f"Exchange requests this run: {plural(total, 'request')} (no credits)")
+        for (asset, source), (r, b, _) in exchanges.items():
+            say(f"  {asset:<18} {plural(r, 'request'):>14} {plural(b, 'byte'):>18}   {source}")
 
 
 def cmd_env() -> int:

@@ -4,31 +4,32 @@ Whatever the user configured wins: `DATABASE_URL` / `MONGODB_URI` point at their
 `COINCAP_API_KEY` means real CoinCap. What is missing is started locally and kept in the
 project's `.criptopipe/` folder: embedded PostgreSQL (with the dashboard's read-only role,
 `DASHBOARD_DATABASE_URL`) and MongoDB wire servers, and the CoinCap sandbox (synthetic data)
-when there is no key. `stop()` undoes all of it.
+when there is no key, with the exchange sandbox beside it (synthetic candles of the same coins)
+unless `CRIPTOPIPE_EXCHANGE_URLS` points elsewhere. `stop()` undoes all of it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
-
 from criptopipe.config import DEFAULT_BASE_URL, DEFAULT_SCHEMA
-from criptopipe.local import servers
+from criptopipe.local import dotenv, sandboxes, servers
 from criptopipe.local import settings as local
-from criptopipe.local.ports import DevServerError, claim
+from criptopipe.local.sandboxes import SANDBOX_KEY
 
-SANDBOX_KEY = "sandbox"
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+__all__ = ["SANDBOX_KEY", "LocalEnv", "prepare", "project_root", "state_dir", "stop"]
+
+#: what `.env` keeps for a command that decides nothing about the sources (dashboard, replay)
+SANDBOX_VARIABLES = (
+    "COINCAP_BASE_URL",
+    "COINCAP_API_KEY",
+    "CRIPTOPIPE_EXCHANGE_URLS",
+    "CRIPTOPIPE_EXCHANGE_RATE_LIMIT_MS",
+)
 
 
 @dataclass
@@ -36,6 +37,8 @@ class LocalEnv:
     env: dict[str, str]
     sandbox: bool
     local_servers: bool
+    #: the exchange sandbox's root URL when candles come from it (synthetic), else None
+    exchange_sandbox: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -52,84 +55,6 @@ def project_root() -> Path:
 
 def state_dir(root: Path | None = None) -> Path:
     return (root or project_root()) / ".criptopipe"
-
-
-def _sandbox_state(root: Path) -> Path:
-    return state_dir(root) / "sandbox.json"
-
-
-def _sandbox_healthy(port: int) -> bool:
-    with contextlib.suppress(httpx.HTTPError):
-        return httpx.get(f"http://127.0.0.1:{port}/__admin/health", timeout=1).status_code == 200
-    return False
-
-
-def is_sandbox(base_url: str) -> bool:
-    """Whether `base_url` is served by a CoinCap sandbox (criptopipe-sandbox) on this machine:
-    its admin route answers. Only loopback URLs are asked; CoinCap itself never is."""
-    parts = urlsplit(base_url)
-    if parts.hostname not in LOOPBACK_HOSTS or parts.port is None:
-        return False
-    with contextlib.suppress(httpx.HTTPError):
-        origin = f"{parts.scheme}://{parts.netloc}"
-        return httpx.get(f"{origin}/__admin/health", timeout=1).status_code == 200
-    return False
-
-
-def start_sandbox(
-    root: Path, ports: local.LocalSettings | None = None, command: str = "make run"
-) -> str:
-    """Start the CoinCap sandbox in the background (or reuse it); returns its base URL."""
-    ports = ports or local.local_settings()
-    wanted, chosen = ports.port(local.SANDBOX)
-    path = _sandbox_state(root)
-    with contextlib.suppress(OSError, ValueError, KeyError):
-        known = json.loads(path.read_text())
-        if _sandbox_healthy(int(known["port"])):
-            if not chosen or int(known["port"]) == wanted:
-                return f"http://127.0.0.1:{known['port']}/v3"
-            stop_sandbox(root)
-    port = claim(
-        wanted, local.SANDBOX.variable, local.SANDBOX.what, chosen, fallback=True, command=command
-    )
-    log = state_dir(root) / "sandbox.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "criptopipe.sources.coincap.sandbox",
-            "--port",
-            str(port),
-            "--key",
-            SANDBOX_KEY,
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if _sandbox_healthy(port):
-            path.write_text(json.dumps({"port": port, "pid": proc.pid}))
-            return f"http://127.0.0.1:{port}/v3"
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise DevServerError(f"the CoinCap sandbox did not start; see {log}")
-
-
-def stop_sandbox(root: Path) -> bool:
-    path = _sandbox_state(root)
-    try:
-        pid = int(json.loads(path.read_text())["pid"])
-    except (OSError, ValueError, KeyError):
-        return False
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGTERM)
-    path.unlink(missing_ok=True)
-    return True
 
 
 def dagster_env(root: Path, database_url: str) -> dict[str, str]:
@@ -161,8 +86,11 @@ def prepare(
 ) -> LocalEnv:
     """Everything a local run needs, started if missing; returns the variables to run with.
 
-    The sandbox is started only when there is neither a key nor a base URL; `sandbox` is true
-    when the data will be synthetic: that sandbox, or a base URL served by one."""
+    The sandboxes are started only when there is no key and no base URL (the exchange one
+    unless CRIPTOPIPE_EXCHANGE_URLS is set); `sandbox` is true when the data will be synthetic:
+    that sandbox, or a base URL served by one. With the project-local servers, the same
+    variables go to the project's `.env` block, so a `dagster` / `dg` command typed in a fresh
+    shell there reaches them too (`dotenv.py`)."""
     root = root or project_root()
     ports = local.local_settings()
     env: dict[str, str] = {}
@@ -176,28 +104,75 @@ def prepare(
         if os.environ.get("MONGODB_URI"):
             started.pop("DASHBOARD_MONGODB_URI")
         env.update({k: v for k, v in started.items() if k not in os.environ})
+        if "CRIPTOPIPE_SNAPSHOT_START" not in os.environ:
+            env["CRIPTOPIPE_SNAPSHOT_START"] = snapshot_start(root, started["MONGODB_URI"])
     database_url = os.environ.get("DATABASE_URL") or env["DATABASE_URL"]
     for key, value in dagster_env(root, database_url).items():
         env.setdefault(key, value)
     sandbox = False
+    exchanges: str | None = None
     if with_sandbox:
         if not os.environ.get("COINCAP_API_KEY") and not os.environ.get("COINCAP_BASE_URL"):
-            env["COINCAP_BASE_URL"] = start_sandbox(root, ports, command)
+            state = state_dir(root)
+            env["COINCAP_BASE_URL"] = sandboxes.start(
+                state, sandboxes.COINCAP_SANDBOX, ports, command
+            )
             env["COINCAP_API_KEY"] = SANDBOX_KEY
             sandbox = True
+            # synthetic CoinCap prices need synthetic candles of the same coins (prices are a
+            # function of seed, coin and day): real exchanges would disagree with every one
+            if not os.environ.get("CRIPTOPIPE_EXCHANGE_URLS"):
+                exchanges = sandboxes.start(state, sandboxes.EXCHANGE_SANDBOX, ports, command)
+                env.update(sandboxes.exchange_env(exchanges))
         else:
-            sandbox = is_sandbox(os.environ.get("COINCAP_BASE_URL") or DEFAULT_BASE_URL)
-    return LocalEnv(env=env, sandbox=sandbox, local_servers=local_servers)
+            sandbox = sandboxes.is_sandbox(os.environ.get("COINCAP_BASE_URL") or DEFAULT_BASE_URL)
+    if local_servers:
+        block = dict(env)
+        if not with_sandbox:  # this command decided nothing about CoinCap: keep what .env says
+            kept = dotenv.written(root)
+            block.update({k: kept[k] for k in SANDBOX_VARIABLES if k in kept and k not in env})
+        dotenv.write(root, block)
+    return LocalEnv(
+        env=env, sandbox=sandbox, local_servers=local_servers, exchange_sandbox=exchanges
+    )
+
+
+def snapshot_start(root: Path, mongo_uri: str) -> str:
+    """Where the local archive's snapshot partitions start: as `.env` already says, else the
+    first day the archive holds a snapshot, else the latest closed day (the first `make run`
+    takes that day's snapshot)."""
+    if known := dotenv.written(root).get("CRIPTOPIPE_SNAPSHOT_START"):
+        return known
+    from criptopipe import datasets
+    from criptopipe.storage.mongo import MongoStore
+    from criptopipe.storage.slices import Slice
+
+    latest = datetime.now(timezone.utc).date() - timedelta(days=1)
+    store = MongoStore(mongo_uri)
+    try:
+        everything = Slice.days(date(2013, 1, 1), latest)
+        days = [
+            d for ds in datasets.all_datasets() if ds.snapshot for d in store.days(ds, everything)
+        ]
+    finally:
+        store.close()
+    return str(min([*days, latest]))
 
 
 def stop(root: Path | None = None) -> list[str]:
     """Everything run/dev/dashboard started: the UI and daemon and the dashboard first (so
-    nothing is left talking to a stopped database), then the servers and the sandbox."""
+    nothing is left talking to a stopped database), then the servers, the sandboxes and the
+    `.env` block."""
     from criptopipe.local import processes
 
     root = root or project_root()
-    stopped = processes.stop_all(state_dir(root))
-    stopped += servers.down(state_dir(root))
-    if stop_sandbox(root):
+    state = state_dir(root)
+    stopped = processes.stop_all(state)
+    stopped += servers.down(state)
+    if sandboxes.stop(state, sandboxes.COINCAP_SANDBOX):
         stopped.append("sandbox")
+    if sandboxes.stop(state, sandboxes.EXCHANGE_SANDBOX):
+        stopped.append("exchange sandbox")
+    if dotenv.remove(root):
+        stopped.append(".env block")
     return stopped

@@ -16,6 +16,7 @@ from datetime import date, datetime, timezone
 
 from criptopipe import config, datasets
 from criptopipe.local import commands
+from criptopipe.pipeline import preflight
 from criptopipe.pipeline.ingest import Gap, find_gaps
 from criptopipe.storage.postgres import PostgresStore
 from criptopipe.storage.slices import Slice
@@ -62,6 +63,7 @@ def cmd_fill_gaps(
     if local is None:
         return 1
     settings = commands.use(local)
+    preflight.stores(settings, say=say)
     store = PostgresStore(settings.require_database_url(), schema=settings.pg_schema)
     window = Slice.days(first, last)
     tracked = tracked_coins(settings, store, coins)

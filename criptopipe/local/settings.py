@@ -1,7 +1,7 @@
 """The local tooling's own variables: where `make run / dev / dashboard` listen.
 
-Ports and hosts of the embedded PostgreSQL and MongoDB wire server, the CoinCap sandbox, the
-Dagster UI and the dashboard. The pipeline never reads these (it reads `criptopipe.config`);
+Ports and hosts of the embedded PostgreSQL and MongoDB wire server, the CoinCap and exchange
+sandboxes, the Dagster UI and the dashboard. The pipeline never reads these (it reads `criptopipe.config`);
 `make dev CRIPTOPIPE_UI_PORT=3001` works because make passes command-line variables to its
 commands' environment. A bad value fails in one line naming the variable, like config.py's.
 """
@@ -28,9 +28,10 @@ class PortSetting:
 PG = PortSetting("CRIPTOPIPE_PG_PORT", 55432, "the local PostgreSQL")
 MONGO = PortSetting("CRIPTOPIPE_MONGO_PORT", 57017, "the local MongoDB wire server")
 SANDBOX = PortSetting("CRIPTOPIPE_SANDBOX_PORT", 8555, "the CoinCap sandbox")
+EXCHANGE_SANDBOX = PortSetting("CRIPTOPIPE_EXCHANGE_SANDBOX_PORT", 8556, "the exchange sandbox")
 UI = PortSetting("CRIPTOPIPE_UI_PORT", 3000, "the Dagster UI")
 DASHBOARD = PortSetting("CRIPTOPIPE_DASHBOARD_PORT", 8501, "the dashboard")
-PORTS = (PG, MONGO, SANDBOX, UI, DASHBOARD)
+PORTS = (PG, MONGO, SANDBOX, EXCHANGE_SANDBOX, UI, DASHBOARD)
 
 
 class LocalSettings(BaseSettings):
@@ -42,6 +43,9 @@ class LocalSettings(BaseSettings):
     pg_port: int | None = Field(default=None, ge=1, le=65535, alias="CRIPTOPIPE_PG_PORT")
     mongo_port: int | None = Field(default=None, ge=1, le=65535, alias="CRIPTOPIPE_MONGO_PORT")
     sandbox_port: int | None = Field(default=None, ge=1, le=65535, alias="CRIPTOPIPE_SANDBOX_PORT")
+    exchange_sandbox_port: int | None = Field(
+        default=None, ge=1, le=65535, alias="CRIPTOPIPE_EXCHANGE_SANDBOX_PORT"
+    )
     ui_port: int | None = Field(default=None, ge=1, le=65535, alias="CRIPTOPIPE_UI_PORT")
     dashboard_port: int | None = Field(
         default=None, ge=1, le=65535, alias="CRIPTOPIPE_DASHBOARD_PORT"
@@ -60,6 +64,7 @@ _FIELDS = {
     PG.variable: "pg_port",
     MONGO.variable: "mongo_port",
     SANDBOX.variable: "sandbox_port",
+    EXCHANGE_SANDBOX.variable: "exchange_sandbox_port",
     UI.variable: "ui_port",
     DASHBOARD.variable: "dashboard_port",
 }

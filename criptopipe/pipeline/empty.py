@@ -82,8 +82,10 @@ class EmptyAnswers:
     slice PostgreSQL lacks, and the archive is the one copy that cannot be fetched again for
     snapshots."""
 
-    def __init__(self, table: Table, pg: PostgresStore, mongo: MongoStore) -> None:
-        self.table, self.pg, self.mongo = table, pg, mongo
+    def __init__(
+        self, table: Table, pg: PostgresStore, mongo: MongoStore, source: str = "CoinCap"
+    ) -> None:
+        self.table, self.pg, self.mongo, self.source = table, pg, mongo, source
         self.empty: list[str] = []
         self.held: dict[str, int] = {}
 
@@ -113,8 +115,8 @@ class EmptyAnswers:
             return None
         kept = ", ".join(f"{c} ({n} rows)" for c, n in list(self.held.items())[:20])
         return (
-            f"CoinCap answered no {self.table.name} data in {window} for {kept}, whose rows the "
-            "stores hold: left out of the write, their stored rows are kept"
+            f"{self.source} answered no {self.table.name} data in {window} for {kept}, whose rows "
+            "the stores hold: left out of the write, their stored rows are kept"
         )
 
     def metadata(self) -> dict[str, Any]:

@@ -86,7 +86,9 @@ class SliceOutput:
         self.checked = check is not None
         self._check = check
         self._spill = spill
-        self._folder: Path | None = None
+        # made at once, not on the first batch: the sweep of dead owners' folders runs when a
+        # run starts, and the folder marks a run that is fetching (tests watch for it)
+        self._folder: Path | None = new_spill_folder() if spill else None
         self._cached: tuple[Path, pd.DataFrame] | None = None
         self._batches = 0
 
@@ -131,7 +133,7 @@ class SliceOutput:
     def _keep(self, frame: pd.DataFrame) -> Callable[[], pd.DataFrame]:
         if not self._spill:
             return lambda: frame
-        if self._folder is None:
+        if self._folder is None:  # cleaned up already: a new folder for a late batch
             self._folder = new_spill_folder()
         path = self._folder / f"batch-{self._batches:05d}.pickle"
         with path.open("wb") as out:

@@ -13,8 +13,9 @@ Dagster-free.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 
 from criptopipe.sources.coincap.credits import (
     ASSET_BYTES,
@@ -22,6 +23,12 @@ from criptopipe.sources.coincap.credits import (
     HISTORY_POINT_BYTES,
     MARKET_BYTES,
     credits_for,
+)
+from criptopipe.sources.exchanges.venues import (
+    closed_days,
+    minimum_requests,
+    minimum_weight,
+    venue,
 )
 from criptopipe.text import plural
 
@@ -37,6 +44,8 @@ class PlanRequest:
     live_days: int  # snapshot days fetched live (older ones come from the archive for free)
     span_days: int  # widest window one history request covers
     markets_per_coin: int | None
+    exchanges: tuple[str, ...] = ()  # CCXT ids whose candles are fetched
+    today: date | None = None  # UTC today (None: now): days not closed by then cost nothing
 
 
 class BudgetExceededError(RuntimeError):
@@ -46,12 +55,23 @@ class BudgetExceededError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class SourceRequests:
+    """Requests (and, where the source weighs them, weight) one source of a run will get."""
+
+    source: str
+    requests: int
+    weight: int = 0
+
+
+@dataclass(frozen=True)
 class Estimate:
     asset: str
     requests: int
     bytes: int
     credits: int
     notes: list[str] = field(default_factory=list)
+    #: per source other than CoinCap (each exchange): requests and weight
+    sources: tuple[SourceRequests, ...] = ()
 
     def __add__(self, other: Estimate) -> Estimate:
         return Estimate(
@@ -60,6 +80,7 @@ class Estimate:
             bytes=self.bytes + other.bytes,
             credits=self.credits + other.credits,
             notes=[*self.notes, *other.notes],
+            sources=(*self.sources, *other.sources),
         )
 
 
@@ -188,3 +209,68 @@ def markets(req: PlanRequest) -> Estimate:
     return estimate_markets(
         req.coins, req.live_days, req.markets_per_coin, resolve_top_n=req.resolve_top_n
     )
+
+
+def exchange_candles(req: PlanRequest) -> Estimate:
+    """Per exchange: one market load plus, for each pair, ceil(closed days / the exchange's most
+    candles per request) (Kraken: one, its 720-day horizon). Pairs are unknown before markets
+    load, so each tracked coin counts as one pair per exchange: an upper bound the run meets
+    when every coin trades there. No CoinCap call: coin symbols come from the warehouse."""
+    today = req.today or datetime.now(timezone.utc).date()
+    days = closed_days(req.first, req.end, today)
+    per = tuple(
+        SourceRequests(
+            ex,
+            minimum_requests(ex, req.coins, req.first, req.end, today),
+            minimum_weight(ex, req.coins, req.first, req.end, today),
+        )
+        for ex in req.exchanges
+    )
+    notes = [
+        ", ".join(
+            f"{s.source}: {venue(s.source).market_load_requests} to load markets + {req.coins} "
+            f"pair(s) x {venue(s.source).page_count(days)}"
+            for s in per
+        ),
+        "no CoinCap credits; <= 1 pair per coin and exchange",
+    ]
+    return Estimate(
+        "exchange_candles",
+        requests=sum(s.requests for s in per),
+        bytes=0,
+        credits=0,
+        notes=notes,
+        sources=per,
+    )
+
+
+def derived(asset: str) -> Callable[[PlanRequest], Estimate]:
+    """A dataset computed from the stores: no request at all."""
+    return lambda _: Estimate(asset, 0, 0, 0, ["computed from the warehouse: no request"])
+
+
+def check_pace(estimate: Estimate, rate_limit_ms: Mapping[str, float]) -> list[str]:
+    """Refuse (BudgetExceededError) a run that would use more of an exchange's weight in a
+    minute than the exchange allows (Binance bans the IP: 418) at the configured CCXT rate
+    limit; a run whose whole weight fits in one minute's allowance always passes. Returns a
+    one-line summary per weighed exchange."""
+    out = []
+    for s in estimate.sources:
+        v = venue(s.source)
+        if not v.weight_limit_1m or not s.weight:
+            continue
+        spacing = rate_limit_ms.get(s.source, v.default_rate_limit_ms) * v.page_cost
+        per_minute = round(60_000 / spacing * v.page_weight) if spacing > 0 else s.weight
+        if s.weight > v.weight_limit_1m and per_minute > v.weight_limit_1m:
+            raise BudgetExceededError(
+                f"this run would send {s.requests} requests of weight {s.weight} to {s.source} "
+                f"at up to {per_minute} weight a minute (CCXT rate limit {spacing / v.page_cost:g}"
+                f" ms), over {v.name}'s {v.weight_limit_1m} a minute: it would be throttled, "
+                f"then ban this IP. Raise CRIPTOPIPE_EXCHANGE_RATE_LIMIT_MS for {s.source} to at "
+                f"least {v.default_rate_limit_ms:g} (or unset it), or narrow the run."
+            )
+        out.append(
+            f"{s.source}: weight {s.weight}, at most {min(per_minute, s.weight)} a minute of "
+            f"{v.weight_limit_1m}"
+        )
+    return out

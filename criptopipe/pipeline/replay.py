@@ -28,6 +28,8 @@ class ReplayResult:
     rows: int = 0
     days_replayed: int = 0
     days_without_archive: list[date] = field(default_factory=list)
+    #: rows written per day rebuilt (what the Dagster materializations report)
+    rows_per_day: dict[date, int] = field(default_factory=dict)
 
 
 def replay(
@@ -82,7 +84,10 @@ def _replay(
             while run_end < stop and run_end in by_day:
                 batch.extend(by_day[run_end])
                 run_end += timedelta(days=1)
-            written = pg.replace_slice(ds, Slice(day, run_end), ds.frame_from_documents(batch))
+            frame = ds.frame_from_documents(batch)
+            written = pg.replace_slice(ds, Slice(day, run_end), frame)
+            for value, n in frame[ds.partition_column].value_counts().items():
+                result.rows_per_day[as_date(value)] = int(n)
             result.rows += written.rows_written
             result.days_replayed += (run_end - day).days
             day = run_end

@@ -48,3 +48,27 @@ def plan_days(days: Sequence[date], now: datetime, grace: timedelta) -> Snapshot
             SnapshotSource.OPEN: plan.open,
         }[snapshot_source(day, now, grace)].append(day)
     return plan
+
+
+def day_ranges(days: Sequence[date]) -> str:
+    """`2024-01-15, 2024-01-17..2024-01-20`: sorted days, consecutive ones as ranges."""
+    spans: list[list[date]] = []
+    for day in sorted(set(days)):
+        if spans and day - spans[-1][1] == timedelta(days=1):
+            spans[-1][1] = day
+        else:
+            spans.append([day, day])
+    return ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in spans)
+
+
+def refusal(name: str, missing: Sequence[date], held: Sequence[date], grace_hours: float) -> str:
+    """Why a snapshot run over days the archive does not hold is refused, and what can run."""
+    fillable = f"the days the archive holds ({day_ranges(held)}) or " if held else ""
+    return (
+        f"CoinCap keeps no history for {name}: {len(missing)} partition(s) of this run "
+        f"({day_ranges(missing)}) are past the {grace_hours:g}h in which a day's snapshot can be "
+        f"fetched live, and the MongoDB raw archive holds no {name} documents for them, so "
+        "they can never be built. Nothing was fetched or written. Run "
+        f"{fillable}the latest closed day instead; older snapshot partitions exist only where "
+        "they were archived when live."
+    )

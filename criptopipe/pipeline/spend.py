@@ -20,6 +20,7 @@ from criptopipe.pipeline.planner import Estimate
 from criptopipe.sources.coincap.client import CoinCapClient
 from criptopipe.sources.coincap.settings import ClientSettings
 from criptopipe.storage import ledger
+from criptopipe.storage.errors import scrub
 from criptopipe.storage.postgres import PostgresStore
 from criptopipe.storage.slices import Slice
 from criptopipe.text import plural
@@ -121,7 +122,9 @@ class Spend:
         try:
             ledger.record(self.store, entry)
         except Exception as exc:  # the ledger must never hide the run's own outcome
-            self.warn(f"could not record spend in the credit ledger: {exc}")
+            # a driver's message may quote the URL's password: never pass it on as it is
+            said = scrub(str(exc), *self.store.secrets, self.client.key())
+            self.warn(f"could not record spend in the credit ledger: {said}")
 
     def metadata(self) -> dict[str, Any]:
         """Plain values for the materialization's metadata."""

@@ -1,0 +1,1 @@
+"""One folder per data source; nothing under `sources/` imports Dagster."""

@@ -60,6 +60,24 @@ def spent_since(
     return {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}
 
 
+def spent_by_source(
+    store: PostgresStore, since: datetime
+) -> dict[tuple[str, str], tuple[int, int, int]]:
+    """Requests, bytes and credits per (asset, source) recorded since `since`: CoinCap's URL
+    and each exchange's apart."""
+    with store.connect(read_only=True) as conn:
+        if not store.table_exists(conn, LEDGER):
+            return {}
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT asset, source, sum(requests), sum(bytes), sum(credits) FROM {}.{} "
+                "WHERE recorded_at >= %s GROUP BY asset, source ORDER BY asset, source"
+            ).format(sql.Identifier(store.schema), sql.Identifier(LEDGER)),
+            (since,),
+        ).fetchall()
+    return {(r[0], r[1]): (int(r[2]), int(r[3]), int(r[4])) for r in rows}
+
+
 def month_start(now: datetime | None = None) -> datetime:
     now = now or datetime.now(timezone.utc)
     return datetime(now.year, now.month, 1, tzinfo=timezone.utc)

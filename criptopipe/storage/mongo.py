@@ -1,8 +1,8 @@
 """MongoDB: the raw archive -- CoinCap's records exactly as sent, one document per record.
 
 A document is `{"_id": "<natural key joined by |, coin first>", <key columns; the partition column as a UTC
-datetime>, "record": <as sent>, "fetched_at", "request_path", "_batch"}`, with a unique index
-on the natural key.
+datetime>, <the table's `document_columns`>, "record": <as sent>, "fetched_at", "request_path",
+"_batch"}`, with a unique index on the natural key.
 
 Slice replacement without multi-document transactions (a standalone server has none):
 1. every new document carries a fresh batch id and is upserted by `_id` (deterministic from the
@@ -31,12 +31,14 @@ from pymongo.uri_parser import parse_uri
 
 from criptopipe.storage.errors import (
     StorageAuthError,
+    StorageConfigError,
     StorageError,
     StorageUnavailableError,
     WriteResult,
     redact_url,
     refuse_duplicate_keys,
     scrub,
+    url_secrets,
 )
 from criptopipe.storage.slices import Slice, as_date, midnight
 from criptopipe.storage.tables import Table
@@ -59,17 +61,33 @@ def document_id(ds: Table, values: dict[str, Any]) -> str:
     )
 
 
+#: MongoDB's error codes for refused credentials: Unauthorized, AuthenticationFailed
+AUTH_CODES = (13, 18)
+
+
 class MongoStore:
-    def __init__(self, uri: str, database: str | None = None, timeout_ms: int = 10_000) -> None:
-        self.uri, self.timeout_ms = uri, timeout_ms
+    def __init__(
+        self,
+        uri: str,
+        database: str | None = None,
+        timeout_ms: int = 10_000,
+        variable: str = "MONGODB_URI",
+    ) -> None:
+        self.uri, self.timeout_ms, self.variable = uri, timeout_ms, variable
+        self.secrets = url_secrets(uri)
         try:
             parsed = parse_uri(uri)
         except (mongo_errors.InvalidURI, mongo_errors.ConfigurationError, ValueError) as exc:
-            raise StorageError(
-                f"MONGODB_URI is not a MongoDB URI ({redact_url(uri)}): {exc}"
+            raise StorageConfigError(
+                f"{variable} is not a MongoDB URI ({redact_url(uri)}): "
+                f"{scrub(str(exc), *self.secrets)}"
             ) from None
-        self._password = parsed.get("password")
-        self._hosts = ", ".join(f"{h}:{p}" for h, p in parsed.get("nodelist") or [])
+        password = parsed.get("password")
+        if password:
+            self.secrets = tuple(dict.fromkeys((*self.secrets, password)))
+        #: (host, port) of every server the URI names
+        self.nodes: list[tuple[str, int]] = list(parsed.get("nodelist") or [])
+        self._hosts = ", ".join(f"{h}:{p}" for h, p in self.nodes)
         self.database_name = database or parsed.get("database") or DEFAULT_DATABASE
         self._client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
             uri,
@@ -89,18 +107,42 @@ class MongoStore:
     def collection(self, ds: Table) -> Collection[dict[str, Any]]:
         return self._db[ds.name]
 
-    def _explain(self, exc: Exception) -> Exception:
-        text = scrub(str(exc).splitlines()[0][:300], self._password)
-        if isinstance(exc, mongo_errors.OperationFailure) and exc.code in (13, 18):
+    def check(self, timeout_ms: int = 3_000) -> None:
+        """One `ping` on a client of its own with a short server-selection timeout (the time
+        pymongo keeps trying to connect), which logs in when the URI carries credentials."""
+        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+            self.uri,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            appname="criptopipe-check",
+        )
+        try:
+            client[self.database_name].command("ping")
+        except mongo_errors.PyMongoError as exc:
+            raise self.explain(exc, timeout_ms) from None
+        except Exception as exc:  # a server that breaks the driver's handshake
+            first = scrub(str(exc).splitlines()[0][:200] if str(exc) else "", *self.secrets)
+            raise StorageConfigError(
+                f"what answers at {self._hosts} ({self.variable}) failed MongoDB's handshake "
+                f"({type(exc).__name__}: {first}): is it a MongoDB server that supports the "
+                "URI's login?"
+            ) from None
+        finally:
+            client.close()
+
+    def explain(self, exc: Exception, timeout_ms: int | None = None) -> StorageError:
+        text = scrub(str(exc).splitlines()[0].split(", full error:")[0][:300], *self.secrets)
+        var = self.variable
+        if isinstance(exc, mongo_errors.OperationFailure) and exc.code in AUTH_CODES:
             return StorageAuthError(
-                f"MongoDB at {self._hosts} refused the credentials in MONGODB_URI "
+                f"MongoDB at {self._hosts} refused the credentials in {var} "
                 f"({redact_url(self.uri)}): wrong user or password. {text}"
             )
         if isinstance(exc, mongo_errors.ServerSelectionTimeoutError | mongo_errors.AutoReconnect):
             return StorageUnavailableError(
                 f"cannot reach MongoDB at {self._hosts} (gave up after "
-                f"{self.timeout_ms / 1000:g}s): {text}. Is the server running and MONGODB_URI "
-                "right? `make run` starts a local one."
+                f"{(timeout_ms or self.timeout_ms) / 1000:g}s): {text}. Is the server running "
+                f"and {var} right? `make run` starts a local one."
             )
         return StorageError(f"MongoDB error at {self._hosts}: {text}")
 
@@ -114,14 +156,15 @@ class MongoStore:
                     name="slice",
                 )
         except mongo_errors.PyMongoError as exc:
-            raise self._explain(exc) from exc
+            raise self.explain(exc) from exc
 
     def _documents(self, ds: Table, frame: pd.DataFrame, batch: str) -> Iterator[dict[str, Any]]:
-        cols = list(ds.key) + ["record", "fetched_at", "request_path"]
+        kept = [*ds.key, *ds.document_columns]
+        cols = kept + ["record", "fetched_at", "request_path"]
         for values in frame[cols].itertuples(index=False, name=None):
             row = dict(zip(cols, values, strict=True))
             doc: dict[str, Any] = {"_id": document_id(ds, row)}
-            for k in ds.key:
+            for k in kept:
                 doc[k] = midnight(row[k]) if k == ds.partition_column else row[k]
             doc["record"] = row["record"]
             doc["fetched_at"] = row["fetched_at"]
@@ -148,7 +191,7 @@ class MongoStore:
                 self._write(coll, chunk, empty)
             deleted = coll.delete_many({**flt, "_batch": {"$ne": batch}}).deleted_count
         except mongo_errors.PyMongoError as exc:
-            raise self._explain(exc) from exc
+            raise self.explain(exc) from exc
         return WriteResult(len(frame), deleted, time.monotonic() - started)
 
     @staticmethod
@@ -171,7 +214,7 @@ class MongoStore:
             cursor = self.collection(ds).find(slc.mongo_filter(ds), {"_batch": 0})
             return sorted(cursor, key=lambda d: tuple(str(d.get(k)) for k in ds.key))
         except mongo_errors.PyMongoError as exc:
-            raise self._explain(exc) from exc
+            raise self.explain(exc) from exc
 
     def keys(self, ds: Table, slc: Slice) -> set[tuple[Any, ...]]:
         projection = {k: 1 for k in ds.key}
@@ -182,4 +225,15 @@ class MongoStore:
                 for d in docs
             }
         except mongo_errors.PyMongoError as exc:
-            raise self._explain(exc) from exc
+            raise self.explain(exc) from exc
+
+    def days(self, ds: Table, slc: Slice) -> set[date]:
+        """The days of the slice that hold at least one document. A projected find, not a
+        `$group`: the embedded wire server matches no dates in an aggregation."""
+        try:
+            docs = self.collection(ds).find(
+                slc.mongo_filter(ds), {ds.partition_column: 1, "_id": 0}
+            )
+            return {as_date(d[ds.partition_column]) for d in docs}
+        except mongo_errors.PyMongoError as exc:
+            raise self.explain(exc) from exc

@@ -18,29 +18,18 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from criptopipe.storage import schema
+from criptopipe.storage import pg_errors, schema
 from criptopipe.storage.copy_format import copy_text, object_frame
 from criptopipe.storage.errors import (
-    StorageAuthError,
     StorageError,
-    StorageUnavailableError,
     WriteResult,
-    host_port,
     redact_url,
     refuse_duplicate_keys,
-    scrub,
 )
 from criptopipe.storage.slices import Slice
 from criptopipe.storage.tables import Table
 
 COPY_CHUNK = 20_000
-
-
-def _pg_password(url: str) -> str | None:
-    try:
-        return psycopg.conninfo.conninfo_to_dict(url).get("password")  # type: ignore[return-value]
-    except psycopg.ProgrammingError:
-        return None
 
 
 class PostgresStore:
@@ -50,9 +39,14 @@ class PostgresStore:
         schema: str = "coincap",
         connect_timeout: int = 10,
         application_name: str = "criptopipe",
+        variable: str = "DATABASE_URL",
     ) -> None:
         self.url, self.schema, self.connect_timeout = url, schema, connect_timeout
         self.application_name = application_name
+        #: the setting the URL came from, named in every message about it
+        self.variable = variable
+        #: the password in every form a driver's message may quote it
+        self.secrets = pg_errors.pg_secrets(url)
 
     def __repr__(self) -> str:
         return f"PostgresStore({redact_url(self.url)!r}, schema={self.schema!r})"
@@ -68,7 +62,7 @@ class PostgresStore:
                 options="-c TimeZone=UTC",
                 application_name=self.application_name,
             )
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:
             raise self._explain(exc) from None
         try:
             if read_only:
@@ -101,8 +95,18 @@ class PostgresStore:
                 keepalives_interval=keepalive["interval"],
                 keepalives_count=keepalive["count"],
             )
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:
             raise self._explain(exc) from None
+
+    def check(self, timeout_s: int = 3) -> None:
+        """One connection with a short timeout, closed at once: the URL parses, the server
+        answers, takes the credentials and has the database. Raises the classified error."""
+        try:
+            psycopg.connect(
+                self.url, connect_timeout=timeout_s, application_name=self.application_name
+            ).close()
+        except psycopg.Error as exc:
+            raise self._explain(exc, timeout_s) from None
 
     def classify(
         self, exc: psycopg.Error, conn: psycopg.Connection[Any], doing: str
@@ -110,39 +114,17 @@ class PostgresStore:
         """A driver error on `conn` as the storage error callers act on: a dropped connection
         may pass on retry, anything else would fail the same way again."""
         if isinstance(exc, psycopg.OperationalError) and conn.broken:
-            explained = self._explain(exc)
-            assert isinstance(explained, StorageError)
-            return explained
+            return self._explain(exc)
         return self._failure(exc, doing)
 
     def _failure(self, exc: psycopg.Error, doing: str = "") -> StorageError:
         """Any other server error (bad data, constraint, permission) with the server's context."""
-        lines = str(exc).strip().splitlines()
-        detail = lines[0] if lines else repr(exc)
-        if exc.diag.context:
-            detail += f" ({exc.diag.context.strip().splitlines()[0]})"
-        where = host_port(self.url, 5432)
-        return StorageError(
-            scrub(
-                f"PostgreSQL at {where}{': ' + doing if doing else ''} failed: {detail}",
-                _pg_password(self.url),
-            )
-        )
+        return pg_errors.server_failure(exc, self.url, self.secrets, doing)
 
-    def _explain(self, exc: Exception) -> Exception:
-        where = host_port(self.url, 5432)
-        text = scrub(
-            str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc),
-            _pg_password(self.url),
-        )
-        if "password authentication failed" in str(exc) or "authentication failed" in str(exc):
-            return StorageAuthError(
-                f"PostgreSQL at {where} refused the credentials in DATABASE_URL "
-                f"({redact_url(self.url)}): wrong user or password. {text}"
-            )
-        return StorageUnavailableError(
-            f"cannot reach PostgreSQL at {where} (gave up after {self.connect_timeout}s): {text}. "
-            "Is the server running and DATABASE_URL right? `make run` starts a local one."
+    def _explain(self, exc: Exception, timeout_s: int | None = None) -> StorageError:
+        """A connection error as what callers act on (`pg_errors.connect_failure`)."""
+        return pg_errors.connect_failure(
+            exc, self.url, self.variable, self.secrets, timeout_s or self.connect_timeout
         )
 
     # ------------------------------------------------------------------ DDL
@@ -237,6 +219,15 @@ class PostgresStore:
                 sql.SQL("SELECT count(*) FROM {} WHERE {}").format(self.table(ds), where), params
             ).fetchone()
         return int(row[0]) if row else 0
+
+    def table_rows(self, ds: Table) -> tuple[str, int]:
+        """The database's name and the whole table's row count, as a catalog shows them."""
+        with self.connect(read_only=True) as conn:
+            database = conn.info.dbname
+            if not self.table_exists(conn, ds.name):
+                return database, 0
+            row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self.table(ds))).fetchone()
+        return database, int(row[0]) if row else 0
 
     def days_loaded(self, ds: Table) -> list[tuple[date, int]]:
         """(day, rows) for every day the table holds."""

@@ -33,6 +33,9 @@ class Table:
     columns: tuple[Column, ...]
     #: extra indexes (column tuples) the dashboard and checks need
     indexes: tuple[tuple[str, ...], ...] = ()
+    #: columns an archived document keeps beside its key and record, for what the record alone
+    #: cannot rebuild (an exchange's candle row does not name the CoinCap coin it was mapped to)
+    document_columns: tuple[str, ...] = ()
 
     @property
     def column_names(self) -> list[str]:

@@ -21,7 +21,7 @@ from criptopipe.local import env as localenv
 from criptopipe.local.postgres import READER_ROLE
 from criptopipe.storage import ops_log
 from criptopipe.storage.postgres import PostgresStore
-from criptopipe_tests.integration.dashboard_fixtures import (
+from criptopipe_tests.dashboard.fixtures import (
     PROBE_FAILURE,
     assert_dashboard_reads_but_cannot_write,
 )
@@ -51,7 +51,7 @@ def test_make_dashboard_reads_with_a_role_the_server_refuses_writes(
     assert env["DASHBOARD_DATABASE_URL"].startswith(f"postgresql://{READER_ROLE}:")
     # the pipeline writes as the owner, after the role exists: tables and the ops log
     PostgresStore(env["DATABASE_URL"], schema=SCHEMA).ensure_schema(all_datasets())
-    ops_log.record_failure(env["DATABASE_URL"], SCHEMA, PROBE_FAILURE)
+    ops_log.record_failure(PostgresStore(env["DATABASE_URL"], schema=SCHEMA), PROBE_FAILURE)
 
     # a second `make` command finds the role there and keeps it as it is
     again = localenv.prepare(local_project, with_sandbox=False).env

@@ -54,13 +54,16 @@ def _same(a: tuple[pd.DataFrame, list], b: tuple[pd.DataFrame, list]) -> bool:  
 
 
 def _empty_answers_check(result: dg.ExecuteInProcessResult) -> Any:
-    (check,) = [
+    """The check's verdict: one result, or one per day of a range run, all the same (a coin
+    held back had no answer for the whole window)."""
+    checks = [
         e.asset_check_evaluation_data
         for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
         and e.asset_check_evaluation_data.check_name == "empty_answers"  # type: ignore[union-attr]
     ]
-    return check
+    assert checks and len({(c.passed, c.description) for c in checks}) == 1
+    return checks[0]
 
 
 def _materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:

@@ -18,20 +18,21 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from criptopipe.definitions import defs
+from criptopipe.definitions import defs as load_defs
 from criptopipe.defs.assets import coincap_assets
 from criptopipe.defs.assets.coincap import asset_history, raw_assets
 from criptopipe.defs.checks import quality_checks
 from criptopipe.defs.jobs import history_job
 from criptopipe.defs.resources import CoinUniverseResource, PostgresResource
 from criptopipe.defs.run_alerts import alert_on_failure
-from criptopipe.defs.sensors import CoinCursor, freshness_sensor, new_coin_sensor, run_failure_alert
+from criptopipe.defs.sensors import CoinCursor, new_coin_sensor, run_failure_alert
 from criptopipe.local.ports import free_port
 from criptopipe.storage import ops_log
 from criptopipe.storage.errors import StorageUnavailableError
 from criptopipe.storage.postgres import PostgresStore
 
 DAY = "2024-03-05"
+defs = load_defs()
 
 
 def _yesterday() -> date:
@@ -45,9 +46,23 @@ def _yesterday() -> date:
         (datetime(2027, 1, 1, 0, 30, tzinfo=timezone.utc), "2026-12-31"),
     ],
 )
-def test_daily_schedule_requests_the_day_that_just_closed(tick: datetime, partition: str) -> None:
-    schedule = defs.get_schedule_def("daily_schedule")
-    assert schedule.cron_schedule == "30 0 * * *" and schedule.execution_timezone == "UTC"
+@pytest.mark.parametrize(
+    ("name", "assets"),
+    [
+        ("daily_history_schedule", {"asset_history"}),
+        ("daily_snapshots_schedule", {"raw_assets", "market_snapshots"}),
+        ("daily_exchanges_schedule", {"exchange_candles", "daily_prices"}),
+    ],
+)
+def test_daily_schedules_request_the_day_that_just_closed(
+    tick: datetime, partition: str, name: str, assets: set[str]
+) -> None:
+    """Three schedules, one per job (a job holds assets of one partitions definition), together
+    covering every asset for the same day; the exchanges' after CoinCap's (the candles map
+    coins by the newest snapshot's symbols, the daily prices read the history)."""
+    schedule = defs.resolve_schedule_def(name)
+    cron = "0 1 * * *" if name == "daily_exchanges_schedule" else "30 0 * * *"
+    assert schedule.cron_schedule == cron and schedule.execution_timezone == "UTC"
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED  # ships off
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(
@@ -57,9 +72,18 @@ def test_daily_schedule_requests_the_day_that_just_closed(tick: datetime, partit
         )
         (request,) = schedule.evaluate_tick(context).run_requests or []
     assert request.partition_key == partition
-    job = defs.resolve_job_def("daily_job")
-    assert job.asset_layer.selected_asset_keys == {a.key for a in coincap_assets}
+    job = defs.resolve_job_def(schedule.job_name)
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == assets
     assert dg.validate_run_config(job, request.run_config) is not None
+
+
+def test_the_daily_schedules_cover_every_asset() -> None:
+    covered = {
+        key
+        for schedule in defs.schedules or []
+        for key in defs.resolve_job_def(schedule.job_name).asset_layer.selected_asset_keys
+    }
+    assert covered == set(defs.resolve_asset_graph().materializable_asset_keys)
 
 
 def test_new_coin_sensor_backfills_only_new_coins_once(
@@ -127,6 +151,25 @@ def test_new_coin_sensor_backfills_only_new_coins_once(
         replay = tick(learned.cursor)
         assert isinstance(replay, dg.SensorResult)
         assert [r.run_key for r in replay.run_requests or []] == [request.run_key]
+
+
+def test_a_sensor_meets_a_refused_database_as_one_line_without_the_password(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sensors' stores go through the same preflight as a run's: a wrong password fails
+    the tick at once, in one line naming DATABASE_URL, the password nowhere."""
+    secret = "sensorMARK1234"
+    info = psycopg.conninfo.conninfo_to_dict(pg_url)
+    wrong = f"postgresql://{info['user']}:{secret}@{info['host']}:{info['port']}/{info['dbname']}"
+    monkeypatch.setenv("DATABASE_URL", wrong)
+    with dg.instance_for_test() as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization(raw_assets.key))
+        ctx = dg.build_sensor_context(instance=instance, resources={"postgres": PostgresResource()})
+        with pytest.raises(dg.Failure) as err:
+            new_coin_sensor(ctx)
+    text = str(err.value.description)
+    assert "refused the credentials in DATABASE_URL" in text and "\n" not in text
+    assert err.value.allow_retries is False and secret not in str(err.value)
 
 
 def test_new_coin_lookback_must_be_a_positive_number(
@@ -319,19 +362,14 @@ def test_a_failed_blocking_check_is_recorded_as_the_check(
     assert row["notified"] is False  # no webhook configured
 
 
-def test_freshness_sensor_requests_the_freshness_checks() -> None:
-    from criptopipe.defs.checks import freshness_checks
-
-    expected = {key for checks in freshness_checks for key in checks.check_keys}
-    assert {k.asset_key.to_user_string() for k in expected} == {
-        "asset_history",
-        "raw_assets",
-        "market_snapshots",
-    }
-    with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(
-            instance=instance, repository_def=defs.get_repository_def()
-        )
-        result = freshness_sensor.evaluate_tick(context)
-    requested = {k for r in result.run_requests or [] for k in (r.asset_check_keys or [])}
-    assert requested and requested <= expected
+def test_every_asset_is_due_by_three_with_no_freshness_sensor() -> None:
+    """Freshness is Dagster's FreshnessPolicy on each asset (evaluated by the daemon), not the
+    superseded freshness checks and their sensor."""
+    graph = defs.resolve_asset_graph()
+    for key in (a.key for a in coincap_assets):
+        policy = graph.get(key).freshness_policy
+        assert isinstance(policy, dg.FreshnessPolicy), key
+        assert (policy.deadline_cron, policy.timezone) == ("0 3 * * *", "UTC")  # type: ignore[attr-defined]
+        assert policy.lower_bound_delta == timedelta(hours=3)  # type: ignore[attr-defined]
+    assert not [c for c in defs.resolve_asset_graph().asset_check_keys if "fresh" in c.name]
+    assert [s.name for s in defs.sensors or []] == ["new_coin_sensor", "run_failure_alert"]

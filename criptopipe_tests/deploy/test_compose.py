@@ -119,7 +119,8 @@ def test_dashboard_port_and_app_match_the_readme() -> None:
 
 def test_dashboard_gets_only_read_only_logins() -> None:
     """No CoinCap key, no writer URL, no MongoDB root user: only the reader logins the init
-    scripts create, and what the dashboard reads besides (schema, budget)."""
+    scripts create, and what the dashboard reads besides (schema, budget, the sources_agree
+    warning threshold its Coin page marks)."""
     services = resolved("docker-compose.yml")["services"]
     env = services["dashboard"]["environment"]
     assert set(env) == {
@@ -127,6 +128,7 @@ def test_dashboard_gets_only_read_only_logins() -> None:
         "DASHBOARD_MONGODB_URI",
         "CRIPTOPIPE_PG_SCHEMA",
         "COINCAP_CREDIT_BUDGET",
+        "CRIPTOPIPE_SOURCES_WARN_PCT",
     }
     pg = urlsplit(env["DASHBOARD_DATABASE_URL"])
     assert pg.username == "criptopipe_reader" and pg.hostname == "postgres"
@@ -157,6 +159,13 @@ def test_sandbox_profile_runs_the_console_script() -> None:
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert SERVICES["sandbox"]["command"][0] in scripts
     assert SERVICES["sandbox"]["profiles"] == ["sandbox"]
+    exchanges = SERVICES["exchange-sandbox"]
+    assert exchanges["command"][0] in scripts and exchanges["profiles"] == ["exchange-sandbox"]
+    port = exchanges["command"][exchanges["command"].index("--port") + 1]
+    assert f"{port}:{port}" in exchanges["ports"]
+    # the URLs .env.example shows for it are the ones the sandbox serves
+    example = (ROOT / ".env.example").read_text()
+    assert f"binance=http://exchange-sandbox:{port}/binance" in example
 
 
 def test_start_order_is_health_gated() -> None:

@@ -1,5 +1,8 @@
 """Running the project the way users do: `dagster asset materialize` as a subprocess, against
 the real servers, the sandbox and a Postgres-backed Dagster instance (the top-level dagster.yaml).
+
+The processes run outside the checkout: Dagster loads `.env` from its working folder, and a
+`make run` there leaves one pointing at the project's own servers.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import pytest
 
 from criptopipe.sources.coincap.sandbox import SandboxServer
 from criptopipe_tests.e2e.dagster_ui import instance_env
+from criptopipe_tests.e2e.made import MadeProject, made_project
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,7 +71,7 @@ class Project:
             capture_output=True,
             text=True,
             timeout=600,
-            cwd=str(ROOT),
+            cwd=str(self.home.parent),
         )
         self.runs.append(res)
         return res
@@ -82,8 +86,15 @@ class Project:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 text=True,
-                cwd=str(ROOT),
+                cwd=str(self.home.parent),
             )
+
+
+@pytest.fixture(scope="session")
+def made() -> Iterator[MadeProject]:
+    """One `make run` for the session, in a copy of the project (README test, UI test)."""
+    with made_project() as project:
+        yield project
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +123,8 @@ def project(
         "COINCAP_BASE_URL": sandbox.base_url,
         "COINCAP_API_KEY": "test",
         "CRIPTOPIPE_COINS": "bitcoin,ethereum,solana",
+        # the archive tests rebuild snapshot days of 2024
+        "CRIPTOPIPE_SNAPSHOT_START": "2024-01-01",
     }
     return Project(
         env=env,

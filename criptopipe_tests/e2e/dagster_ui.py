@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -121,3 +122,51 @@ def stop(*procs: subprocess.Popen[Any]) -> None:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
+
+
+@contextlib.contextmanager
+def instance_for(env: dict[str, str]) -> Iterator[Any]:
+    """The Dagster instance `env` points at (DAGSTER_HOME and the DAGSTER_PG_* its file reads),
+    with the process environment restored afterwards."""
+    from dagster import DagsterInstance
+
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        with DagsterInstance.get() as instance:
+            yield instance
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def rendered_edges(page: Any) -> set[tuple[str, str]]:
+    """The asset graph's edges as the page draws them: each arrow's two ends matched to the
+    boxes of the nodes it joins (the SVG names neither)."""
+    drawn = page.evaluate(
+        """() => {
+          const nodes = Array.from(document.querySelectorAll('svg foreignObject')).map(f => ({
+            name: f.querySelector('[data-tooltip]')?.getAttribute('data-tooltip'),
+            x: +f.getAttribute('x'), y: +f.getAttribute('y'),
+            w: +f.getAttribute('width'), h: +f.getAttribute('height')}));
+          const edges = Array.from(document.querySelectorAll('svg path[marker-end]')).map(p => {
+            const n = p.getAttribute('d').match(/-?[0-9.]+/g).map(Number);
+            return [n[0], n[1], n[n.length - 2], n[n.length - 1]];
+          });
+          return {nodes, edges};
+        }"""
+    )
+
+    def node_at(x: float, y: float, side: str) -> str:
+        for n in drawn["nodes"]:
+            edge_x = n["x"] + n["w"] if side == "right" else n["x"]
+            if abs(edge_x - x) <= 12 and n["y"] <= y <= n["y"] + n["h"]:
+                return str(n["name"])
+        raise AssertionError(f"no node drawn at the {side} end ({x}, {y}): {drawn['nodes']}")
+
+    return {
+        (node_at(x1, y1, "right"), node_at(x2, y2, "left")) for x1, y1, x2, y2 in drawn["edges"]
+    }

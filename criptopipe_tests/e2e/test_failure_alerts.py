@@ -24,6 +24,7 @@ from dagster._core.scheduler.instigation import InstigatorType
 from psycopg import sql
 
 from criptopipe.storage import ops_log
+from criptopipe.storage.postgres import PostgresStore
 from criptopipe_tests.e2e import dagster_ui as ui
 from criptopipe_tests.e2e.conftest import ROOT, Project
 
@@ -138,6 +139,6 @@ def test_a_cli_run_that_fails_alerts_once_with_the_daemon_running(
     assert alert["run_id"] == run.run_id and alert["partition"] == "2024-02-01"
     assert alert["error"].startswith("unknown coin id(s) 'no-such-coin'")
     assert alert["step"] == "asset_history" and alert["run_url"] == f"{UI_URL}/runs/{run.run_id}"
-    (row,) = ops_log.failures(project.pg_url, project.schema)
+    (row,) = ops_log.failures(PostgresStore(project.pg_url, schema=project.schema))
     assert row["run_id"] == run.run_id and row["notified"] is True
     assert row["error"] == alert["error"] and row["partition_key"] == "2024-02-01"

@@ -25,7 +25,6 @@ import pandas as pd
 import pytest
 from dagster import DagsterRunStatus
 
-from criptopipe import recovery
 from criptopipe.datasets import ASSET_HISTORY
 from criptopipe.pipeline.output import SPILL_PREFIX
 from criptopipe.sources.coincap.sandbox import SandboxServer
@@ -33,6 +32,7 @@ from criptopipe.storage.mongo import MongoStore
 from criptopipe.storage.postgres import PostgresStore
 from criptopipe.storage.slices import Slice
 from criptopipe_tests.e2e.conftest import ROOT, Project
+from criptopipe_tests.e2e.dagster_ui import instance_for
 
 POOL = "coincap"
 RUN_START = re.compile(
@@ -81,13 +81,13 @@ def _run_id(log: Path) -> str:
 
 def _pool_run_ids(project: Project) -> set[str]:
     """Runs holding a slot of the pool or a claim on one."""
-    with recovery.instance_for(project.env) as instance:
+    with instance_for(project.env) as instance:
         info = instance.event_log_storage.get_concurrency_info(POOL)
     return {s.run_id for s in info.claimed_slots} | {p.run_id for p in info.pending_steps}
 
 
 def _status(project: Project, run_id: str) -> DagsterRunStatus:
-    with recovery.instance_for(project.env) as instance:
+    with instance_for(project.env) as instance:
         run = instance.get_run_by_id(run_id)
     assert run is not None
     return run.status
@@ -116,7 +116,7 @@ def test_killed_range_run_does_not_wedge_the_rerun(project: Project, tmp_path: P
     res = project.materialize("asset_history", *window, extra_env={"TMPDIR": str(tmpdir)})
     assert res.returncode == 0, res.stderr[-4000:]
     clean = _stores(project, Slice.days(first, last))
-    with recovery.instance_for(project.env) as instance:  # the daemon's part (dagster.yaml)
+    with instance_for(project.env) as instance:  # the daemon's part (dagster.yaml)
         assert instance.run_monitoring_enabled
         assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0
 

@@ -204,6 +204,8 @@ def test_ddl_is_idempotent_and_adds_missing_columns(pg_url: str, pg_schema: str)
         "raw_assets": ["snapshot_date", "coin_id"],
         "asset_history": ["coin_id", "day"],
         "market_snapshots": ["snapshot_date", "coin_id", "exchange_id", "base_id", "quote_id"],
+        "exchange_candles": ["pair", "day"],  # pair = exchange:symbol
+        "daily_prices": ["coin_id", "day"],
         # the pipeline's own tables come with every ensure_schema
         "credit_ledger": ["id"],
         "check_results": ["id"],

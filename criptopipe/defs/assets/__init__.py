@@ -2,7 +2,22 @@
 below it."""
 
 from criptopipe.defs.assets.coincap import asset_history, market_snapshots, raw_assets
+from criptopipe.defs.assets.derived import daily_prices
+from criptopipe.defs.assets.exchanges import exchange_candles
 
 coincap_assets = [raw_assets, asset_history, market_snapshots]
+exchange_assets = [exchange_candles]
+derived_assets = [daily_prices]
+all_assets = [*coincap_assets, *exchange_assets, *derived_assets]
 
-__all__ = ["asset_history", "coincap_assets", "market_snapshots", "raw_assets"]
+__all__ = [
+    "all_assets",
+    "asset_history",
+    "coincap_assets",
+    "daily_prices",
+    "derived_assets",
+    "exchange_assets",
+    "exchange_candles",
+    "market_snapshots",
+    "raw_assets",
+]

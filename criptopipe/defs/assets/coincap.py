@@ -18,15 +18,17 @@ import pandas as pd
 
 from criptopipe.datasets import ASSET_HISTORY, MARKET_SNAPSHOTS, RAW_ASSETS
 from criptopipe.defs.assets.common import (
-    COINCAP_ASSET,
     CoinsConfig,
     HistoryConfig,
+    dataset_asset,
     metadata,
     short_list,
     spend,
-    step_failures,
+    stores_ready,
 )
 from criptopipe.defs.assets.snapshot import snapshot
+from criptopipe.defs.assets.sources import ASSETS_ROUTE, HISTORY_ROUTE, MARKETS_ROUTE
+from criptopipe.defs.failures import step_failures
 from criptopipe.defs.partitions import window
 from criptopipe.defs.resources import (
     CoinCapResource,
@@ -34,7 +36,7 @@ from criptopipe.defs.resources import (
     MongoResource,
     PostgresResource,
 )
-from criptopipe.defs.types import checked_output, output_type
+from criptopipe.defs.types import checked_output
 from criptopipe.pipeline import ingest, planner
 from criptopipe.pipeline.empty import EmptyAnswers
 from criptopipe.pipeline.output import SliceOutput, batch_size
@@ -44,11 +46,8 @@ from criptopipe.transform import coincap as rows
 from criptopipe.transform.frames import fetch_time
 
 
-@dg.asset(
-    **COINCAP_ASSET,
-    dagster_type=output_type(ASSET_HISTORY),
-    description=ASSET_HISTORY.description,
-)
+# the top-N universe comes from GET /assets (no coin ids configured)
+@dataset_asset(ASSET_HISTORY, deps=[HISTORY_ROUTE, ASSETS_ROUTE])
 def asset_history(
     context: dg.AssetExecutionContext,
     config: HistoryConfig,
@@ -65,7 +64,8 @@ def asset_history(
     missing: dict[str, list[date]] = {}
     gap_count = 0
 
-    with step_failures():
+    with step_failures(coincap, universe, postgres, mongo):
+        stores_ready(postgres, mongo)
         session = spend(context, coincap, postgres, days)
         have: set[tuple[str, date]] = set()
         if config.fill_gaps:
@@ -173,7 +173,7 @@ def asset_history(
     )
 
 
-@dg.asset(**COINCAP_ASSET, dagster_type=output_type(RAW_ASSETS), description=RAW_ASSETS.description)
+@dataset_asset(RAW_ASSETS, deps=[ASSETS_ROUTE])
 def raw_assets(
     context: dg.AssetExecutionContext,
     config: CoinsConfig,
@@ -195,11 +195,7 @@ def raw_assets(
     return snapshot(context, RAW_ASSETS, config, resources, live, "assets")
 
 
-@dg.asset(
-    **COINCAP_ASSET,
-    dagster_type=output_type(MARKET_SNAPSHOTS),
-    description=MARKET_SNAPSHOTS.description,
-)
+@dataset_asset(MARKET_SNAPSHOTS, deps=[MARKETS_ROUTE, ASSETS_ROUTE])
 def market_snapshots(
     context: dg.AssetExecutionContext,
     config: CoinsConfig,

@@ -3,27 +3,28 @@ the Dagster-free layers (a `Spend` for the step, typed errors turned into step f
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
-from criptopipe.config import ConfigError
-from criptopipe.defs.partitions import daily_partitions
-from criptopipe.defs.resources import CoinCapResource, PostgresResource
+from criptopipe.datasets import Dataset
+from criptopipe.defs import catalog
+from criptopipe.defs.partitions import daily_partitions, snapshot_partitions
+from criptopipe.defs.resources import CoinCapResource, MongoResource, PostgresResource
 from criptopipe.defs.run_alerts import alert_on_failure
-from criptopipe.pipeline.ingest import EmptyAnswerError, UnknownCoinsError
-from criptopipe.pipeline.planner import BudgetExceededError
+from criptopipe.defs.types import output_type
 from criptopipe.pipeline.spend import Spend
-from criptopipe.sources.coincap.errors import CoinCapError
-from criptopipe.storage.errors import StorageError
 from criptopipe.storage.slices import Slice
 
-#: A step that failed on something a retry can fix (429 storms, 5xx, a database restart) is
-#: retried with exponential backoff and jitter; errors that a retry cannot fix (missing key,
-#: unknown coin, budget, bad configuration) fail at once (`allow_retries=False`).
+#: A step that failed on something a retry can fix (429 storms, 5xx, a database that dropped
+#: the connection) is retried with exponential backoff and jitter; errors that a retry cannot
+#: fix (bad configuration, refused credentials, missing key, unknown coin, budget) fail at
+#: once (`allow_retries=False`); a server that does not answer at all is retried only briefly
+#: (`defs/failures.py`).
 RETRY_POLICY = dg.RetryPolicy(
     max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
@@ -31,9 +32,14 @@ RETRY_POLICY = dg.RetryPolicy(
 #: share one limit (see `concurrency.pools` in dagster.yaml) and stay under 600 calls/minute.
 COINCAP_POOL = "coincap"
 
+#: each asset is due every day by 03:00 UTC (the 00:30 schedule plus its retries). Dagster's
+#: freshness policy looks at the latest materialization, not at partitions: a late backfill of
+#: old days also counts (docs/operations.md#freshness).
+DAILY_FRESHNESS = dg.FreshnessPolicy.cron(
+    deadline_cron="0 3 * * *", lower_bound_delta=timedelta(hours=3), timezone="UTC"
+)
+
 COINCAP_ASSET: dict[str, Any] = {
-    "partitions_def": daily_partitions,
-    "backfill_policy": dg.BackfillPolicy.single_run(),
     "io_manager_key": "warehouse_io_manager",
     "group_name": "coincap",
     "kinds": {"postgres", "mongodb", "pandas"},
@@ -41,17 +47,51 @@ COINCAP_ASSET: dict[str, Any] = {
     "pool": COINCAP_POOL,
     # records and alerts a step's final failure from inside the run (no daemon needed)
     "hooks": {alert_on_failure},
+    "owners": catalog.OWNERS,
+    "freshness_policy": DAILY_FRESHNESS,
 }
 
-#: the errors of the layers below; each says whether a retry may help (`retryable`)
-KNOWN_ERRORS = (
-    CoinCapError,
-    UnknownCoinsError,
-    EmptyAnswerError,
-    BudgetExceededError,
-    StorageError,
-    ConfigError,
-)
+
+def dataset_asset(
+    ds: Dataset, *, deps: Sequence[dg.AssetSpec | dg.AssetDep], **extra: Any
+) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """`@dg.asset` for a registry dataset: its partitions (the snapshot start for a live-only
+    dataset, re-bound to the configured one when the definitions load), one run per partition
+    range, its output type, catalog metadata, and the routes (or assets) it reads as `deps`;
+    `extra` overrides the CoinCap defaults (group, pool)."""
+
+    def decorate(fn: Callable[..., Any]) -> dg.AssetsDefinition:
+        with warnings.catch_warnings():
+            # `backfill_policy` is beta in Dagster 1.13, and the only way a partition range runs
+            # as ONE run (one ranged request per coin instead of one per day): kept, this one
+            # warning silenced.
+            warnings.filterwarnings(
+                "ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning
+            )
+            return dg.asset(
+                name=ds.name,
+                partitions_def=snapshot_partitions() if ds.snapshot else daily_partitions,
+                backfill_policy=dg.BackfillPolicy.single_run(),
+                deps=list(deps),
+                dagster_type=output_type(ds),
+                description=ds.description,
+                metadata=catalog.definition_metadata(ds),
+                tags=catalog.tags(ds),
+                code_version=catalog.code_version(ds),
+                **{**COINCAP_ASSET, **extra},
+            )(fn)
+
+    return decorate
+
+
+#: Every step that calls the exchanges holds a slot of this pool (one by default): CCXT's rate
+#: limiter is per process, so two runs' candle fetches take turns instead of doubling the pace.
+EXCHANGES_POOL = "exchanges"
+
+EXCHANGE_ASSET: dict[str, Any] = {"group_name": "exchanges", "pool": EXCHANGES_POOL}
+
+#: computed from the stores: no API, no pool
+DERIVED_ASSET: dict[str, Any] = {"group_name": "prices", "pool": None}
 
 
 class CoinsConfig(dg.Config):
@@ -73,13 +113,11 @@ class HistoryConfig(CoinsConfig):
     )
 
 
-@contextlib.contextmanager
-def step_failures() -> Iterator[None]:
-    """Turn the layers' typed errors into step failures, retried only when they say so."""
-    try:
-        yield
-    except KNOWN_ERRORS as exc:
-        raise dg.Failure(description=str(exc), allow_retries=exc.retryable) from exc
+def stores_ready(postgres: PostgresResource, mongo: MongoResource) -> None:
+    """Both stores checked (reachable, credentials, database) before the step spends anything:
+    the budget read, a CoinCap call. Once per run: the resources keep their checked stores."""
+    postgres.store()
+    mongo.store()
 
 
 def spend(

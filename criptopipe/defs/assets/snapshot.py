@@ -13,7 +13,8 @@ import dagster as dg
 import pandas as pd
 
 from criptopipe.datasets import Dataset
-from criptopipe.defs.assets.common import CoinsConfig, metadata, spend, step_failures
+from criptopipe.defs.assets.common import CoinsConfig, metadata, spend, stores_ready
+from criptopipe.defs.failures import step_failures
 from criptopipe.defs.partitions import window
 from criptopipe.defs.resources import (
     CoinCapResource,
@@ -57,22 +58,20 @@ def snapshot(
             allow_retries=False,
         )
     parts: list[pd.DataFrame] = []
-    empties = EmptyAnswers(ds, postgres.store(), mongo.store())
     asked: set[str] = set()
-    with step_failures():
-        for day in plan.archive:
-            docs = mongo.store().read_slice(ds, Slice.days(day, day))
-            if not docs:
-                latest = (now - timedelta(days=1)).date()
+    with step_failures(coincap, universe, postgres, mongo):
+        stores_ready(postgres, mongo)
+        empties = EmptyAnswers(ds, postgres.store(), mongo.store())
+        if plan.archive:
+            # every day the run cannot build, named at once, before any read, call or write
+            held = mongo.store().days(ds, Slice.days(plan.archive[0], plan.archive[-1]))
+            if missing := [day for day in plan.archive if day not in held]:
                 raise dg.Failure(
-                    description=f"CoinCap keeps no history for {ds.name}: partition {day} (the "
-                    f"state at the close of {day}) could only be fetched live within {grace:g}h "
-                    f"after that day closed, and the MongoDB raw archive holds no {ds.name} "
-                    f"documents for {day} to rebuild it from. Materialize the latest closed day "
-                    f"({latest}) instead; older snapshot partitions exist only where they were "
-                    "archived when live.",
+                    description=snapshots.refusal(ds.name, missing, sorted(held), grace),
                     allow_retries=False,
                 )
+        for day in plan.archive:
+            docs = mongo.store().read_slice(ds, Slice.days(day, day))
             context.log.info(f"{ds.name} {day}: rebuilt from {len(docs)} archived documents")
             parts.append(ds.frame_from_documents(docs))
 

@@ -80,3 +80,27 @@ class CoinCapTransportError(CoinCapError):
     def __init__(self, message: str, retryable: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class CoinCapUnreachableError(CoinCapError):
+    """Nothing answered at the base URL (connection refused, no answer to connect) while the
+    transport kept trying. A retry may fix that (a server restarting), but only soon: the step
+    is retried `STEP_RETRIES` times, `STEP_WAIT_S` apart, then fails, and the message says so."""
+
+    retryable = True
+    STEP_RETRIES = 2
+    STEP_WAIT_S = 10.0
+
+    def __init__(
+        self, base_url: str, route: str, attempts: int, seconds: float, reason: str, window: float
+    ) -> None:
+        #: (retries, seconds apart) for the step that met it
+        self.retry_limit = (self.STEP_RETRIES, self.STEP_WAIT_S)
+        total = (self.STEP_RETRIES + 1) * window + self.STEP_RETRIES * self.STEP_WAIT_S
+        super().__init__(
+            f"CoinCap does not answer at {base_url} ({reason}) on {route}: tried {attempts} "
+            f"time(s) over {seconds:.0f} s. The step is retried at most {self.STEP_RETRIES} "
+            f"times, {self.STEP_WAIT_S:g} s apart (about {total:.0f} s in all), then fails: "
+            "check COINCAP_BASE_URL (example: COINCAP_BASE_URL=https://rest.coincap.io/v3, or "
+            "the sandbox's http://127.0.0.1:8555/v3) and that the server is up."
+        )

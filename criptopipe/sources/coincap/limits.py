@@ -50,6 +50,7 @@ class RateLimiter:
 
     WINDOW = 60.0
     MARGIN = 0.05  # the server sees a call a little after we send it
+    NOTICEABLE_S = 1.0
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
@@ -66,7 +67,15 @@ class RateLimiter:
                     self._sent.append(now)
                     return
                 wait = self._sent[0] + self.WINDOW + self.MARGIN - now
-                log.debug("rate limit: waiting %.2fs for a slot", wait)
+                # a wait a person would notice is INFO (the run's event log shows it); the
+                # sub-second ones a saturated window hands out call by call stay DEBUG
+                log.log(
+                    logging.INFO if wait >= self.NOTICEABLE_S else logging.DEBUG,
+                    "rate limit: %d calls in the last %.0fs, waiting %.1fs for a slot",
+                    len(self._sent),
+                    self.WINDOW,
+                    wait,
+                )
                 await asyncio.sleep(wait)
 
 

@@ -20,6 +20,9 @@ class ClientSettings(BaseModel):
     connect_timeout_s: float = Field(default=10.0, gt=0)
     max_attempts: int = Field(default=6, ge=1)
     max_retry_seconds: float = Field(default=120.0, gt=0)
+    #: a server that does not answer at all is tried this long per request, then the request
+    #: fails as CoinCapUnreachableError (a step retries that only briefly)
+    unreachable_retry_s: float = Field(default=5.0, ge=0)
     backoff_base_s: float = Field(default=0.5, ge=0)
     backoff_max_s: float = Field(default=30.0, ge=0)
     history_span_days: int = Field(default=365, gt=0)

@@ -4,6 +4,9 @@ Endpoints live in `client.py`; everything about *how* a call is made lives here:
 - retries with exponential backoff and full jitter on 429, 5xx, timeouts, dropped connections
   and truncated or unparseable bodies, honouring `Retry-After` (seconds or an HTTP date),
   bounded by `max_attempts` and `max_retry_seconds`; never on 400/401/404;
+- a server that does not answer at all (connection refused, connect timeout) is tried only for
+  `unreachable_retry_s`, then `CoinCapUnreachableError`; a host name that does not resolve
+  fails at once (a typo in COINCAP_BASE_URL);
 - one sliding-window rate limiter per client (`limits.py`; v3: 600 calls/minute) shared by
   all concurrent calls, and a semaphore bounding calls in flight;
 - a meter of calls, response bytes and v3 credits (`limits.py`), readable at any time;
@@ -13,13 +16,11 @@ Endpoints live in `client.py`; everything about *how* a call is made lives here:
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
@@ -29,10 +30,18 @@ from criptopipe.sources.coincap.errors import (
     AuthError,
     BadRequestError,
     CoinCapTransportError,
+    CoinCapUnreachableError,
     MalformedResponseError,
     MissingApiKeyError,
     NotFoundError,
     RetriesExhaustedError,
+)
+from criptopipe.sources.coincap.failures import (
+    Retry,
+    error_message,
+    no_answer,
+    parse_retry_after,
+    unknown_host,
 )
 from criptopipe.sources.coincap.limits import Meter, MeterSnapshot, RateLimiter
 from criptopipe.sources.coincap.settings import COINCAP_HOSTS, ClientSettings
@@ -42,48 +51,6 @@ T = TypeVar("T")
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 #: a shape error may be a one-off glitch; it is retried at most this many times
 MALFORMED_RETRIES = 2
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    now = now or datetime.now(timezone.utc)
-    return max(0.0, (when - now).total_seconds())
-
-
-def error_message(body: bytes) -> str:
-    """CoinCap's message from whatever error body came back, cut short."""
-    text = body.decode("utf-8", errors="replace").strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return (text[:200] or "(empty body)").replace("\n", " ")
-    if isinstance(data, dict):
-        for key in ("error", "message"):
-            if isinstance(data.get(key), str):
-                return str(data[key])[:300]
-        inner = data.get("data")
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return str(inner["message"])[:300]
-    return text[:200]
-
-
-class _Retry(Exception):
-    def __init__(self, reason: str, wait: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason, self.wait = reason, wait
 
 
 class Transport:
@@ -140,19 +107,33 @@ class Transport:
         route = f"GET {source}"
         started = time.monotonic()
         attempt = malformed = 0
+        silent_since: float | None = None  # when the server stopped answering at all
         while True:
             attempt += 1
+            tried_at = time.monotonic()
             try:
                 return await self._once(path, params, parse, source, route, slug)
             except MalformedResponseError as exc:
                 malformed += 1
                 if malformed > MALFORMED_RETRIES or attempt >= self.settings.max_attempts:
                     raise
-                retry = _Retry(str(exc))
-            except _Retry as exc:
+                retry = Retry(str(exc))
+            except Retry as exc:
                 retry = exc
             elapsed = time.monotonic() - started
             wait = retry.wait if retry.wait is not None else self._backoff(attempt)
+            silent_since = (silent_since or tried_at) if retry.unanswered else None
+            if silent_since is not None:
+                silent = time.monotonic() - silent_since
+                if silent + wait > self.settings.unreachable_retry_s:
+                    raise CoinCapUnreachableError(
+                        self.settings.base_url,
+                        route,
+                        attempt,
+                        silent,
+                        retry.reason,
+                        self.settings.unreachable_retry_s,
+                    ) from None
             if (
                 attempt >= self.settings.max_attempts
                 or elapsed + wait > self.settings.max_retry_seconds
@@ -161,12 +142,16 @@ class Transport:
                     route, attempt, elapsed, self.redact(retry.reason)
                 ) from None
             log.warning(
-                "CoinCap %s: %s; retry %d/%d in %.1fs",
+                "CoinCap %s: %s; retry %d/%d in %.1fs%s",
                 route,
                 self.redact(retry.reason),
                 attempt,
                 self.settings.max_attempts - 1,
                 wait,
+                f" (a server that does not answer is tried for {self.settings.unreachable_retry_s:g}"
+                " s)"
+                if retry.unanswered
+                else (" (as its Retry-After asks)" if retry.wait is not None else ""),
             )
             await asyncio.sleep(wait)
 
@@ -179,13 +164,13 @@ class Transport:
             declared = resp.headers.get("Content-Length", "")
             encoded = "Content-Encoding" in resp.headers
             self.meter.add(int(declared) if declared.isdigit() and not encoded else 0)
-            raise _Retry(
+            raise Retry(
                 f"HTTP {resp.status_code} body truncated after the headers "
                 f"({type(exc).__name__}: {self.redact(str(exc))})"
             ) from None
         except httpx.DecodingError as exc:
             self.meter.add(0)
-            raise _Retry(f"could not decompress the body ({self.redact(str(exc))})") from None
+            raise Retry(f"could not decompress the body ({self.redact(str(exc))})") from None
         self.meter.add(len(body))
         return body
 
@@ -205,19 +190,34 @@ class Transport:
             try:
                 async with self._http.stream("GET", path, params=clean) as resp:
                     body = await self._read(resp)
-            except _Retry:
+            except Retry:
                 raise
+            except httpx.ConnectTimeout:
+                raise Retry(
+                    f"no answer to connect within {self.settings.connect_timeout_s:g} s",
+                    unanswered=True,
+                ) from None
             except httpx.TimeoutException as exc:
-                raise _Retry(f"timed out ({type(exc).__name__})") from None
+                raise Retry(f"timed out ({type(exc).__name__})") from None
+            except httpx.ConnectError as exc:
+                host = urlsplit(self.settings.base_url).hostname
+                if unknown_host(exc):
+                    raise CoinCapTransportError(
+                        f"cannot call {route}: the host of COINCAP_BASE_URL ({host}) does not "
+                        "resolve (no such host name). Example: "
+                        "COINCAP_BASE_URL=https://rest.coincap.io/v3",
+                        retryable=False,
+                    ) from None
+                raise Retry(no_answer(exc), unanswered=True) from None
             except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-                raise _Retry(f"connection dropped ({self.redact(str(exc))})") from None
+                raise Retry(f"connection dropped ({self.redact(str(exc))})") from None
             except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
                 raise CoinCapTransportError(
                     f"cannot call {route}: {self.redact(str(exc))} (check COINCAP_BASE_URL)",
                     retryable=False,
                 ) from None
             except httpx.TransportError as exc:
-                raise _Retry(
+                raise Retry(
                     f"transport error {type(exc).__name__}: {self.redact(str(exc))}"
                 ) from None
         log.debug(
@@ -232,13 +232,13 @@ class Transport:
             try:
                 data = json.loads(body)
             except ValueError:
-                raise _Retry(
+                raise Retry(
                     f"body is not valid JSON ({len(body)} bytes, truncated or malformed)"
                 ) from None
             return parse(data, source)
         detail = self.redact(error_message(body))
         if status in RETRY_STATUSES:
-            raise _Retry(
+            raise Retry(
                 f"HTTP {status}: {detail}", parse_retry_after(resp.headers.get("Retry-After"))
             )
         if status == 401:
@@ -248,10 +248,18 @@ class Transport:
         if status == 400:
             raise BadRequestError(route, detail)
         if status >= 500:
-            raise _Retry(f"HTTP {status}: {detail}")
+            raise Retry(f"HTTP {status}: {detail}")
         raise CoinCapTransportError(
             f"CoinCap answered HTTP {status} on {route}: {detail}", retryable=False
         )
 
 
-__all__ = ["Meter", "MeterSnapshot", "RateLimiter", "Transport", "CoinCapTransportError"]
+__all__ = [
+    "CoinCapTransportError",
+    "Meter",
+    "MeterSnapshot",
+    "RateLimiter",
+    "Transport",
+    "error_message",
+    "parse_retry_after",
+]

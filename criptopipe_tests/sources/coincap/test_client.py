@@ -355,3 +355,31 @@ def test_rate_limiter_holds_the_21st_call_for_the_window() -> None:
         return False
 
     assert run(go())
+
+
+def test_waits_a_person_would_notice_are_logged_at_info(
+    sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What the run's event log shows (the logger is a managed one at INFO): a Retry-After
+    sleep, and a rate-limit wait of a second or more; never the key."""
+    from criptopipe.sources.coincap.transport import RateLimiter
+
+    caplog.set_level(logging.INFO, logger="criptopipe.sources.coincap")
+    sandbox.set_faults(
+        {"rules": [{"kind": "status", "status": 429, "retry_after": "1", "times": 1}]}
+    )
+
+    async def go() -> None:
+        async with CoinCapClient(settings(sandbox)) as client:
+            await client.get_asset("bitcoin")
+        limiter = RateLimiter(1)
+        limiter.WINDOW = 1.0  # one call per second, so the second call waits about that long
+        await limiter.acquire()
+        await limiter.acquire()
+
+    run(go())
+    infos = [r for r in caplog.records if r.levelno >= logging.INFO]
+    messages = [r.getMessage() for r in infos]
+    assert any("HTTP 429" in m and "(as its Retry-After asks)" in m for m in messages), messages
+    assert any(m.startswith("rate limit: 1 calls in the last 1s, waiting") for m in messages)
+    assert KEY not in caplog.text
