@@ -125,14 +125,18 @@ def failures(result: dg.ExecuteInProcessResult) -> list[str]:
 
 
 def check(result: dg.ExecuteInProcessResult, name: str, asset: str | None = None) -> Any:
-    (found,) = [
+    """The check's verdict in the run: a range run reports one evaluation per day (each under
+    its partition), so the first failed day's, else the first day's."""
+    found = [
         e.asset_check_evaluation_data
         for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
         and e.asset_check_evaluation_data.check_name == name  # type: ignore[union-attr]
         and (asset is None or e.asset_check_evaluation_data.asset_key.to_user_string() == asset)  # type: ignore[union-attr]
     ]
-    return found
+    assert found, f"no evaluation of {name}"
+    failed = [f for f in found if not f.passed]
+    return failed[0] if failed else found[0]
 
 
 def materialization(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:

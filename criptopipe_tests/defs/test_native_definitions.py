@@ -40,6 +40,10 @@ def test_coincap_is_the_source_upstream_of_each_asset(env: pytest.MonkeyPatch) -
         "asset_history": ["coincap_assets", "coincap_history"],
         "raw_assets": ["coincap_assets"],
         "market_snapshots": ["coincap_assets", "coincap_markets"],
+        # the exchanges' candles map coins by the newest snapshot's symbols; the one price
+        # truth reads both sources' datasets
+        "exchange_candles": ["exchanges_ohlcv", "raw_assets"],
+        "daily_prices": ["asset_history", "exchange_candles"],
     }
     sources = {k for k in graph.get_all_asset_keys() if k.path[0].startswith("coincap_")}
     assert len(sources) == 3
@@ -47,6 +51,8 @@ def test_coincap_is_the_source_upstream_of_each_asset(env: pytest.MonkeyPatch) -
         node = graph.get(key)
         assert not node.is_materializable and node.kinds == {"coincap"}
         assert node.description and "GET /assets" in node.description
+    exchanges = graph.get(dg.AssetKey("exchanges_ohlcv"))
+    assert not exchanges.is_materializable and exchanges.kinds == {"ccxt"}
 
 
 def test_snapshot_partitions_start_at_the_configured_day(env: pytest.MonkeyPatch) -> None:

@@ -81,7 +81,9 @@ def test_the_daily_schedules_cover_every_asset() -> None:
     covered = {
         key
         for schedule in defs.schedules or []
-        for key in defs.resolve_job_def(schedule.job_name).asset_layer.selected_asset_keys
+        for key in defs.resolve_job_def(
+            defs.resolve_schedule_def(schedule.name).job_name
+        ).asset_layer.selected_asset_keys
     }
     assert covered == set(defs.resolve_asset_graph().materializable_asset_keys)
 

@@ -1,4 +1,5 @@
-"""Where the data comes from: CoinCap v3, declared as external assets, one per route family.
+"""Where the data comes from: CoinCap v3, declared as external assets, one per route family,
+and the exchanges' OHLCV endpoints (through CCXT), one more.
 
 Dagster never materializes these; they put the API on the asset graph upstream of what reads
 it, so lineage starts at the source. Which asset reads which route (`criptopipe.pipeline.ingest`):
@@ -8,8 +9,9 @@ it, so lineage starts at the source. Which asset reads which route (`criptopipe.
 - `coincap_history` (`GET /assets/{id}/history`): `asset_history`.
 - `coincap_markets` (`GET /assets/{id}/markets`): `market_snapshots`.
 
-No asset reads another asset's data (each resolves its coins from CoinCap, never from
-`raw_assets`, so a history backfill needs no snapshot of its days), hence no edges between them.
+No CoinCap asset reads another's data (each resolves its coins from CoinCap, never from
+`raw_assets`, so a history backfill needs no snapshot of its days), hence no edges between
+them; `exchange_candles` reads `raw_assets` (symbols) and `daily_prices` both sources' datasets.
 """
 
 from __future__ import annotations
