@@ -61,7 +61,12 @@ class DayRange(click.ParamType):
         a, b = (part.strip() for part in text.split("..."))
         first, last = Day().convert(a, param, ctx), Day().convert(b, param, ctx)
         if last < first:
-            self.fail(f"{first} is after {last}: give the earlier day first", param, ctx)
+            self.fail(
+                f"{first}...{last} is reversed ({first} is after {last}): give the earlier day "
+                f"first, {last}...{first}",
+                param,
+                ctx,
+            )
         return first, last
 
 

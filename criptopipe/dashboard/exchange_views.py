@@ -16,8 +16,9 @@ from criptopipe.dashboard.sources import Sources
 
 TTL_SECONDS = 60
 NOTHING = (
-    "No exchange candles for this coin yet: `make run` loads 30 days from the configured "
-    "exchanges (CRIPTOPIPE_EXCHANGES), with daily_prices derived from them and CoinCap."
+    "No exchange candles for this coin yet: they come from exchange_candles (the configured "
+    "CRIPTOPIPE_EXCHANGES) and daily_prices, loaded after the CoinCap assets by the "
+    "daily_exchanges_schedule or a backfill of those two."
 )
 
 
