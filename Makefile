@@ -49,7 +49,7 @@ install-test: $(TEST_STAMP)
 
 setup: install-test ## create .venv with everything the tests need (done by `make test`)
 
-run: install-run ## the main job: 30 days of history, then the snapshots of the latest closed UTC day (sandbox if no COINCAP_API_KEY)
+run: install-run ## the main job: 30 days of history, the latest closed UTC day's snapshots, then 30 days of exchange candles and daily prices (sandboxes if no COINCAP_API_KEY)
 	$(PY) -m criptopipe.cli run
 
 dev: install-run ## the Dagster UI + daemon on http://127.0.0.1:3000 (CRIPTOPIPE_UI_PORT), same configuration as `make run`
@@ -58,7 +58,7 @@ dev: install-run ## the Dagster UI + daemon on http://127.0.0.1:3000 (CRIPTOPIPE
 dashboard: install-run ## the Streamlit dashboard on http://127.0.0.1:8501 (CRIPTOPIPE_DASHBOARD_PORT)
 	$(PY) -m criptopipe.cli dashboard
 
-stop: ## stop everything run/dev/dashboard started: UI and daemon, dashboard, local servers, sandbox
+stop: ## stop everything run/dev/dashboard started: UI and daemon, dashboard, local servers, both sandboxes
 	@if test -x $(PY); then $(PY) -m criptopipe.cli stop; else echo "nothing to stop"; fi
 
 lint: $(TEST_STAMP) ## ruff lint + format check

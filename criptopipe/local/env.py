@@ -112,20 +112,20 @@ def prepare(
     sandbox = False
     exchanges: str | None = None
     if with_sandbox:
+        state = state_dir(root)
         if not os.environ.get("COINCAP_API_KEY") and not os.environ.get("COINCAP_BASE_URL"):
-            state = state_dir(root)
             env["COINCAP_BASE_URL"] = sandboxes.start(
                 state, sandboxes.COINCAP_SANDBOX, ports, command
             )
             env["COINCAP_API_KEY"] = SANDBOX_KEY
             sandbox = True
-            # synthetic CoinCap prices need synthetic candles of the same coins (prices are a
-            # function of seed, coin and day): real exchanges would disagree with every one
-            if not os.environ.get("CRIPTOPIPE_EXCHANGE_URLS"):
-                exchanges = sandboxes.start(state, sandboxes.EXCHANGE_SANDBOX, ports, command)
-                env.update(sandboxes.exchange_env(exchanges))
         else:
             sandbox = sandboxes.is_sandbox(os.environ.get("COINCAP_BASE_URL") or DEFAULT_BASE_URL)
+        # synthetic CoinCap prices need synthetic candles of the same coins (prices are a
+        # function of seed, coin and day): real exchanges would disagree with every one
+        if sandbox and not os.environ.get("CRIPTOPIPE_EXCHANGE_URLS"):
+            exchanges = sandboxes.start(state, sandboxes.EXCHANGE_SANDBOX, ports, command)
+            env.update(sandboxes.exchange_env(exchanges))
     if local_servers:
         block = dict(env)
         if not with_sandbox:  # this command decided nothing about CoinCap: keep what .env says

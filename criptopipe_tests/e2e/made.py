@@ -73,10 +73,11 @@ def _copy() -> Path:
     root = base / "project"
     shutil.copytree(ROOT, root, ignore=IGNORED)
     (root / ".venv").symlink_to(ROOT / ".venv")
-    stamp = ROOT / ".venv" / ".installed"
+    stamp = ROOT / ".venv" / ".installed-run"
     if stamp.exists():  # make must not reinstall the shared venv from the copy
         older = stamp.stat().st_mtime - 60
-        os.utime(root / "pyproject.toml", (older, older))
+        for name in ("pyproject.toml", "uv.lock"):
+            os.utime(root / name, (older, older))
     return root
 
 

@@ -21,8 +21,10 @@ PROGRAMS = ("make", "criptopipe", "dagster", "dg", "python", "pytest")
 #: commands that are not run here, by their start, and why
 SKIPPED = {
     "make run": "the session's project is prepared by it (checked below)",
+    "export COINCAP_API_KEY": "needs your own CoinCap key; the sandbox stands in everywhere else",
     "make test": "the suite this test belongs to",
     "make stop": "run when the session's project is torn down (it must succeed)",
+    "make clean": "make stop plus deleting the local data and venv the later tests use",
     "make dev": "a server that never exits; the UI test starts it the same way (cli dev)",
     "make dashboard": "a server that never exits; the dashboard browser test starts it",
     "make bench": "minutes of benchmarks; each script is its own command",

@@ -109,7 +109,8 @@ def test_make_help_says_what_runs() -> None:
         ["make", "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True
     ).stdout
     lines = {line.split()[1]: line for line in text.splitlines() if line.startswith("  make ")}
-    assert "snapshots of the latest closed UTC day" in lines["run"]
+    assert "the latest closed UTC day's snapshots" in lines["run"]
+    assert "exchange candles and daily prices" in lines["run"]
     assert "today" not in text
     ui, dash = local.UI, local.DASHBOARD
     assert f"http://127.0.0.1:{ui.default} ({ui.variable})" in lines["dev"]
