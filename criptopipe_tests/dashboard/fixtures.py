@@ -67,15 +67,26 @@ def load_through_pipeline(
     coins: list[str],
     days: int,
     with_checks: bool = True,
+    with_exchanges: bool = False,
 ) -> Loaded:
     """`days` of asset_history as one range run (plus its checks), then the latest day's
-    raw_assets and market_snapshots, from a sandbox with enough coins for `coins`."""
+    raw_assets and market_snapshots, from a sandbox with enough coins for `coins`; with
+    `with_exchanges`, then the same days of exchange_candles and daily_prices from the
+    exchange sandbox (the same synthetic coins)."""
     from criptopipe.defs.assets.coincap import asset_history, market_snapshots, raw_assets
+    from criptopipe.defs.assets.derived import daily_prices
+    from criptopipe.defs.assets.exchanges import exchange_candles
     from criptopipe.defs.checks import quality_checks
+    from criptopipe.sources.exchanges.sandbox import ExchangeSandbox
 
     latest = datetime.now(timezone.utc).date() - timedelta(days=1)
-    with SandboxServer(port=0, key="test", coins=max(60, len(coins) + 20)) as sb:
-        resources = pipeline_resources(pg_url, schema, mongo_uri, sb.base_url, coins)
+    universe = max(60, len(coins) + 20)
+    with (
+        SandboxServer(port=0, key="test", coins=universe) as sb,
+        ExchangeSandbox(port=0, coins=universe) as xsb,
+    ):
+        urls = xsb.urls if with_exchanges else None
+        resources = pipeline_resources(pg_url, schema, mongo_uri, sb.base_url, coins, urls)
         selection: dg.AssetSelection = dg.AssetSelection.assets(asset_history)
         if with_checks:
             selection = selection | dg.AssetSelection.checks_for_assets(asset_history)
@@ -91,6 +102,16 @@ def load_through_pipeline(
         dg.materialize(
             [raw_assets, market_snapshots], partition_key=str(latest), resources=resources
         )
+        if with_exchanges:
+            dg.materialize(
+                [asset_history, exchange_candles, daily_prices],  # history read, not rebuilt
+                selection=[exchange_candles, daily_prices],
+                resources=resources,
+                tags={
+                    "dagster/asset_partition_range_start": str(latest - timedelta(days=days - 1)),
+                    "dagster/asset_partition_range_end": str(latest),
+                },
+            )
     return Loaded(pg_url, schema, mongo_uri, latest, days, tuple(coins))
 
 

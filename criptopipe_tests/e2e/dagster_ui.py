@@ -145,11 +145,14 @@ def instance_for(env: dict[str, str]) -> Iterator[Any]:
 
 def rendered_edges(page: Any) -> set[tuple[str, str]]:
     """The asset graph's edges as the page draws them: each arrow's two ends matched to the
-    boxes of the nodes it joins (the SVG names neither)."""
+    boxes of the nodes it joins (the SVG names neither). An asset box names its asset in its
+    text (a collapsed group's in its tooltip); the smallest box at an end is the asset, not the
+    group drawn around it."""
     drawn = page.evaluate(
         """() => {
           const nodes = Array.from(document.querySelectorAll('svg foreignObject')).map(f => ({
-            name: f.querySelector('[data-tooltip]')?.getAttribute('data-tooltip'),
+            name: f.querySelector('[data-tooltip]')?.getAttribute('data-tooltip')
+              || ((f.textContent || '').trim().match(/^[a-z0-9_]+/) || [null])[0],
             x: +f.getAttribute('x'), y: +f.getAttribute('y'),
             w: +f.getAttribute('width'), h: +f.getAttribute('height')}));
           const edges = Array.from(document.querySelectorAll('svg path[marker-end]')).map(p => {
@@ -161,12 +164,23 @@ def rendered_edges(page: Any) -> set[tuple[str, str]]:
     )
 
     def node_at(x: float, y: float, side: str) -> str:
-        for n in drawn["nodes"]:
-            edge_x = n["x"] + n["w"] if side == "right" else n["x"]
-            if abs(edge_x - x) <= 12 and n["y"] <= y <= n["y"] + n["h"]:
-                return str(n["name"])
-        raise AssertionError(f"no node drawn at the {side} end ({x}, {y}): {drawn['nodes']}")
+        found = [
+            n
+            for n in drawn["nodes"]
+            if abs((n["x"] + n["w"] if side == "right" else n["x"]) - x) <= 12
+            and n["y"] <= y <= n["y"] + n["h"]
+        ]
+        if not found:
+            raise AssertionError(f"no node drawn at the {side} end ({x}, {y}): {drawn['nodes']}")
+        return str(min(found, key=lambda n: n["w"] * n["h"])["name"])
 
     return {
         (node_at(x1, y1, "right"), node_at(x2, y2, "left")) for x1, y1, x2, y2 in drawn["edges"]
     }
+
+
+def expand_all_groups(page: Any) -> None:
+    """The global lineage draws each group collapsed: its background menu expands them all."""
+    box = page.viewport_size or {"width": 1440, "height": 900}
+    page.mouse.click(box["width"] - 140, box["height"] - 200, button="right")
+    page.locator("text=Expand all groups >> visible=true").first.click()

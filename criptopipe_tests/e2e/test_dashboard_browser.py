@@ -76,7 +76,13 @@ def test_every_page_reads_right_in_chromium(
     days: int, pg_url: str, pg_schema: str, mongo_url: str, mongo_db: str, tmp_path: Path
 ) -> None:
     loaded = load_through_pipeline(
-        pg_url, pg_schema, mongo_uri_for(mongo_url, mongo_db), COINS, days, with_checks=days > 1
+        pg_url,
+        pg_schema,
+        mongo_uri_for(mongo_url, mongo_db),
+        COINS,
+        days,
+        with_checks=days > 1,
+        with_exchanges=days > 1,  # the Coin page's candlesticks and sources-agree panel
     )
     gif = Recording("dashboard", tmp_path)
     with streamlit_server(loaded) as url, page(height=1600) as browser:
@@ -95,6 +101,9 @@ def test_every_page_reads_right_in_chromium(
                 assert words in text, f"{name}: {words!r} is not on the page"
             if name == "Market":
                 assert "\n5\n" in text  # coins tracked
+            if name == "Coin" and days > 1:
+                assert "Exchange candles" in text and "Sources agree" in text
+                assert "No exchange candles" not in text
             ticks = x_tick_labels(browser)
             assert ticks or not PAGE_MARKERS[name][1], f"{name}: no chart axis drawn"
             assert not [t for t in ticks if TIME_OF_DAY.search(t)], f"{name}: {ticks}"
