@@ -69,7 +69,7 @@ typecheck: $(TEST_STAMP) ## mypy over the package
 	$(VENV)/bin/mypy criptopipe
 
 test: install-test lint typecheck ## the whole suite on real servers (what CI runs)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadgroup
 
 bench: install-test ## the benchmarks behind the README's figures (several minutes)
 	$(PY) benchmarks/coincap_costs.py

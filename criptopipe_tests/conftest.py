@@ -81,3 +81,15 @@ def mongo_db(mongo_url: str) -> Iterator[str]:
         client.drop_database(name)
     finally:
         client.close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` runs the suite on two workers (pytest-xdist, `--dist loadgroup`). Each test
+    module stays on one worker, so its module-scoped fixtures (servers, loaded data) are built
+    once; the modules that share the session's `make run` project (`made`) share one worker."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            uses_made = "made" in getattr(item, "fixturenames", ())
+            group = "made" if uses_made else item.nodeid.split("::")[0]
+            item.add_marker(pytest.mark.xdist_group(group))
