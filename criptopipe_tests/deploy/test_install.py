@@ -16,7 +16,17 @@ ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 #: the test and lint groups' packages that nothing at run time needs (pillow is streamlit's own
 #: dependency too), plus what playwright alone brings
-TEST_ONLY = {"pytest", "pytest-timeout", "pytest-xdist", "execnet", "playwright", "ruff", "mypy", "pandas-stubs", "greenlet"}
+TEST_ONLY = {
+    "pytest",
+    "pytest-timeout",
+    "pytest-xdist",
+    "execnet",
+    "playwright",
+    "ruff",
+    "mypy",
+    "pandas-stubs",
+    "greenlet",
+}
 RUNTIME = {"dagster", "dagster-webserver", "dagster-postgres", "streamlit", "plotly", "nx-27017"}
 
 
