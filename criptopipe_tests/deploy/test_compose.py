@@ -231,10 +231,13 @@ def test_container_instance_files_load_with_the_compose_environment(
     assert default["run_monitoring"]["free_slots_after_run_end_seconds"] > 0
     assert SERVICES["code"]["hostname"]  # run workers' host stays the same when it is recreated
     assert default["run_launcher"]["class"] == "DefaultRunLauncher"
-    db = default["storage"]["postgres"]["postgres_db"]
-    sourced = {field: env[v["env"]] for field, v in db.items() if isinstance(v, dict)}
-    assert sourced["hostname"] in SERVICES  # the compose PostgreSQL, by its service name
-    assert sourced["db_name"] == "dagster"
+    for kind in ("run_storage", "event_log_storage", "schedule_storage"):
+        db = default[kind]["config"]["postgres_db"]
+        sourced = {field: env[v["env"]] for field, v in db.items() if isinstance(v, dict)}
+        assert sourced["hostname"] in SERVICES, kind  # the compose PostgreSQL, by service name
+        assert sourced["db_name"] == "dagster", kind
+    # the event log keeps its connection (criptopipe.defs.instance_storage)
+    assert default["event_log_storage"]["class"] == "PooledPostgresEventLogStorage"
     assert "CREATE DATABASE dagster" in (ROOT / "deploy/postgres-init.sql").read_text()
 
     over_env = resolved("docker-compose.yml", DOCKER_OVERRIDE)["services"]["daemon"]["environment"]

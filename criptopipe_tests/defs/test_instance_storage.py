@@ -1,0 +1,90 @@
+"""The event log keeps its connection (criptopipe.defs.instance_storage), and a lost one is
+replaced before a write, never failing it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import sqlalchemy as sa
+import yaml
+from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+from dagster._core.events.log import EventLogEntry
+
+from criptopipe.defs.instance_storage import PooledPostgresEventLogStorage
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _storage(servers: dict[str, str]) -> PooledPostgresEventLogStorage:
+    url = servers["postgres_dagster"].replace("postgresql://", "postgresql+psycopg2://", 1)
+    return PooledPostgresEventLogStorage(url)
+
+
+def _backend(storage: PooledPostgresEventLogStorage) -> int:
+    with storage._connect() as conn:
+        return int(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _materialization(run_id: str, partition: str) -> EventLogEntry:
+    materialization = dg.AssetMaterialization(
+        asset_key="instance_storage_test", partition=partition
+    )
+    return EventLogEntry(
+        error_info=None,
+        level="debug",
+        user_message="",
+        run_id=run_id,
+        timestamp=time.time(),
+        dagster_event=DagsterEvent(
+            DagsterEventType.ASSET_MATERIALIZATION.value,
+            job_name="test_job",
+            event_specific_data=StepMaterializationData(materialization),
+        ),
+    )
+
+
+def test_the_writes_of_a_run_reuse_their_connections(servers: dict[str, str]) -> None:
+    storage = _storage(servers)
+    opened: list[object] = []
+    sa.event.listen(storage._engine, "connect", lambda conn, _record: opened.append(conn))
+    try:
+        storage.store_event(_materialization("pooled-run", "2024-01-01"))
+        warm = len(opened)
+        assert 1 <= warm <= 2
+        for day in range(2, 32):
+            storage.store_event(_materialization("pooled-run", f"2024-01-{day:02d}"))
+        # Dagster's own storage connects two to four times per write: 60+ here
+        assert len(opened) == warm
+        records = storage.fetch_materializations(dg.AssetKey("instance_storage_test"), limit=50)
+        assert len([r for r in records.records if r.run_id == "pooled-run"]) == 31
+    finally:
+        storage.dispose()
+
+
+def test_a_connection_the_server_dropped_is_replaced_before_the_next_write(
+    servers: dict[str, str],
+) -> None:
+    storage = _storage(servers)
+    try:
+        lost = _backend(storage)
+        with psycopg.connect(servers["postgres_dagster"], autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (lost,))
+        storage.store_event(_materialization("pooled-run-restart", "2024-02-01"))
+        assert _backend(storage) != lost
+    finally:
+        storage.dispose()
+
+
+def test_every_instance_configuration_uses_it() -> None:
+    for name in ("dagster.yaml", "deploy/dagster.yaml", "deploy/docker-run-launcher.dagster.yaml"):
+        config = yaml.safe_load((ROOT / name).read_text())
+        event_log = config["event_log_storage"]
+        assert (event_log["module"], event_log["class"]) == (
+            "criptopipe.defs.instance_storage",
+            "PooledPostgresEventLogStorage",
+        ), name
+        assert config["run_storage"]["config"] == event_log["config"], name
+        assert config["schedule_storage"]["config"] == event_log["config"], name
