@@ -123,9 +123,14 @@ class Transport:
             elapsed = time.monotonic() - started
             wait = retry.wait if retry.wait is not None else self._backoff(attempt)
             silent_since = (silent_since or tried_at) if retry.unanswered else None
+            out_of_tries = (
+                attempt >= self.settings.max_attempts
+                or elapsed + wait > self.settings.max_retry_seconds
+            )
             if silent_since is not None:
                 silent = time.monotonic() - silent_since
-                if silent + wait > self.settings.unreachable_retry_s:
+                # a server that never answered is unreachable, whichever limit ends the tries
+                if out_of_tries or silent + wait > self.settings.unreachable_retry_s:
                     raise CoinCapUnreachableError(
                         self.settings.base_url,
                         route,
@@ -134,10 +139,7 @@ class Transport:
                         retry.reason,
                         self.settings.unreachable_retry_s,
                     ) from None
-            if (
-                attempt >= self.settings.max_attempts
-                or elapsed + wait > self.settings.max_retry_seconds
-            ):
+            if out_of_tries:
                 raise RetriesExhaustedError(
                     route, attempt, elapsed, self.redact(retry.reason)
                 ) from None

@@ -71,3 +71,21 @@ def test_a_server_that_comes_back_within_the_moment_is_waited_for() -> None:
     finally:
         stop.set()
         thread.join(10)
+
+
+def test_a_silent_server_is_unreachable_even_when_the_attempts_run_out_first() -> None:
+    settings = ClientSettings(
+        base_url=f"http://127.0.0.1:{free_port()}/v3",
+        api_key=KEY,
+        backoff_base_s=0.01,
+        max_attempts=2,
+        unreachable_retry_s=30.0,
+    )
+
+    async def go() -> None:
+        async with CoinCapClient(settings) as client:
+            await client.get_asset("bitcoin")
+
+    with pytest.raises(CoinCapUnreachableError) as err:
+        asyncio.run(go())
+    assert err.value.retryable and "connection refused" in str(err.value)
