@@ -31,3 +31,23 @@ def test_loading_the_definitions_prints_no_warning(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr[-4000:]
     warnings = [line for line in (res.stdout + res.stderr).splitlines() if "Warning" in line]
     assert warnings == []
+
+
+def test_loading_the_definitions_leaves_ccxt_for_the_runs_that_call_an_exchange(
+    tmp_path: Path,
+) -> None:
+    # CCXT takes seconds to import; every Dagster process (each run, the UI, the daemon, a
+    # failing run's one line) loads the definitions, so only a request to an exchange imports it
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            LOAD + "import sys\nprint(sorted(m for m in sys.modules if m.startswith('ccxt')))\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-4000:]
+    assert res.stdout.strip().splitlines()[-1] == "[]"

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import ccxt as ccxt_errors
-import ccxt.async_support as ccxt_async
-
 from criptopipe.sources.exchanges.meter import RequestMeter
 from criptopipe.sources.exchanges.retry import CURRENT_CALL
 
@@ -33,9 +30,11 @@ class _Hooks:
             record.status, record.headers = None, {}
         result = await super().fetch(url, method, headers, body)  # type: ignore[misc]
         if isinstance(result, (str, bytes)):
+            import ccxt  # imported where a request is made: CCXT takes seconds to import
+
             # CCXT hands back the text when the body is not JSON (cut short, garbled, empty, an
             # HTML page with status 200), and its parsers then turn that into an empty result
-            raise ccxt_errors.BadResponse(
+            raise ccxt.BadResponse(
                 f"{getattr(self, 'id', '?')} GET {url}: the body is not valid JSON "
                 f"({len(result)} characters: {result[:80]!r})"
             )
@@ -80,6 +79,8 @@ _CLASSES: dict[str, type] = {}
 def exchange_class(exchange_id: str) -> type:
     """CCXT's async exchange class for `exchange_id` with the hooks mixed in (built once)."""
     if exchange_id not in _CLASSES:
+        import ccxt.async_support as ccxt_async  # CCXT takes seconds to import: here, not at load
+
         base = getattr(ccxt_async, exchange_id)
         _CLASSES[exchange_id] = type(f"Metered{base.__name__}", (_Hooks, base), {})
     return _CLASSES[exchange_id]

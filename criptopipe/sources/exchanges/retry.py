@@ -18,8 +18,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import ccxt
-
 from criptopipe.sources.exchanges.errors import RetriesExhaustedError, classify
 from criptopipe.sources.exchanges.meter import RequestMeter
 
@@ -77,6 +75,8 @@ async def with_retries(
     symbol: str | None = None,
 ) -> T:
     """Run `call` (one CCXT call) until it succeeds, fails for good, or the budget is spent."""
+    import ccxt  # imported where a request is made: CCXT takes seconds to import
+
     outcome = outcome if outcome is not None else Outcome()
     started = time.monotonic()
     attempt = 0
