@@ -12,6 +12,8 @@ pipeline (sandbox -> client -> transform -> IO manager -> both stores), then for
   cache). Each is the median of --repeat pairs, a new server and profile per pair.
 - AppTest: `AppTest.run()` of the page (the whole script, as Streamlit runs it), cold and
   warm: the server's share of the load.
+- The floor: the same Chromium measure of a one-line Streamlit page with one three-point Plotly
+  chart (no data, no query), what Streamlit and Plotly cost on this machine before any of ours.
 
     python benchmarks/dashboard_render.py [--repeat 3]
 """
@@ -43,6 +45,69 @@ def full_load(browser: Any, url: str, name: str) -> float:
     browser.goto(f"{url}/?page={name.replace(' ', '+')}", wait_until="commit")
     wait_until_drawn(browser, name, timeout_ms=60_000)
     return float(browser.evaluate("performance.now()")) / 1000
+
+
+FLOOR_APP = """import plotly.graph_objects as go
+import streamlit as st
+st.write("floor marker")
+st.plotly_chart(go.Figure(go.Scatter(x=[1, 2, 3], y=[1, 3, 2])))
+"""
+
+
+def floor(repeat: int, folder: Path) -> tuple[list[float], list[float]]:
+    """Cold and warm loads of the one-chart page (the floor), as `full_load` measures."""
+    import subprocess
+
+    import httpx
+
+    from criptopipe.local.ports import free_port
+    from criptopipe_tests.e2e.browser import page
+
+    app = folder / "floor_app.py"
+    app.write_text(FLOOR_APP)
+    cold: list[float] = []
+    warm: list[float] = []
+    for _ in range(repeat):
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(app),
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.3)
+            with page(height=1600) as browser:
+                for into in (cold, warm):
+                    browser.goto(url, wait_until="commit")
+                    browser.get_by_text("floor marker").first.wait_for(timeout=60_000)
+                    browser.wait_for_function(
+                        "document.querySelectorAll('.js-plotly-plot .main-svg').length >= 2",
+                        timeout=60_000,
+                    )
+                    into.append(float(browser.evaluate("performance.now()")) / 1000)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    return cold, warm
 
 
 def apptest(name: str, app: Path) -> tuple[float, float]:
@@ -105,6 +170,7 @@ def main() -> int:
                     cold.append(full_load(browser, url, name))
                     warm.append(full_load(browser, url, name))
             chromium[name] = (cold, warm)
+        base_cold, base_warm = floor(args.repeat, tmp)
 
         print(
             f"\nfirst full load in headless Chromium, navigation to the last chart drawn "
@@ -119,6 +185,11 @@ def main() -> int:
             a = server[name]
             every = " ".join(f"{t:.2f}" for t in cold + warm)
             print(f"{name:<16} {c:>6.2f}s {w:>6.2f}s   {a[0]:>11.2f}s {a[1]:>5.2f}s  {every}")
+        every = " ".join(f"{t:.2f}" for t in base_cold + base_warm)
+        print(
+            f"{'floor (1 chart)':<16} {statistics.median(base_cold):>6.2f}s "
+            f"{statistics.median(base_warm):>6.2f}s   {'':>12} {'':>6}  {every}"
+        )
         print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()} on {os.cpu_count()} CPUs")
         print(f"slowest median: {worst:.2f}s ({'under' if worst < TARGET_S else 'OVER'} target)")
     return 0
