@@ -56,11 +56,7 @@ st.plotly_chart(go.Figure(go.Scatter(x=[1, 2, 3], y=[1, 3, 2])))
 
 def floor(repeat: int, folder: Path) -> tuple[list[float], list[float]]:
     """Cold and warm loads of the one-chart page (the floor), as `full_load` measures."""
-    import subprocess
-
-    import httpx
-
-    from criptopipe.local.ports import free_port
+    from criptopipe_tests.dashboard.fixtures import serve_app
     from criptopipe_tests.e2e.browser import page
 
     app = folder / "floor_app.py"
@@ -68,45 +64,15 @@ def floor(repeat: int, folder: Path) -> tuple[list[float], list[float]]:
     cold: list[float] = []
     warm: list[float] = []
     for _ in range(repeat):
-        port = free_port()
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(app),
-                "--server.port",
-                str(port),
-                "--server.headless",
-                "true",
-                "--browser.gatherUsageStats",
-                "false",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.3)
-            with page(height=1600) as browser:
-                for into in (cold, warm):
-                    browser.goto(url, wait_until="commit")
-                    browser.get_by_text("floor marker").first.wait_for(timeout=60_000)
-                    browser.wait_for_function(
-                        "document.querySelectorAll('.js-plotly-plot .main-svg').length >= 2",
-                        timeout=60_000,
-                    )
-                    into.append(float(browser.evaluate("performance.now()")) / 1000)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+        with serve_app(app, dict(os.environ)) as url, page(height=1600) as browser:
+            for into in (cold, warm):
+                browser.goto(url, wait_until="commit")
+                browser.get_by_text("floor marker").first.wait_for(timeout=60_000)
+                browser.wait_for_function(
+                    "document.querySelectorAll('.js-plotly-plot .main-svg').length >= 2",
+                    timeout=60_000,
+                )
+                into.append(float(browser.evaluate("performance.now()")) / 1000)
     return cold, warm
 
 

@@ -12,11 +12,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 import time
 from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the test helpers (throwaway servers)
 
 
 def main() -> int:

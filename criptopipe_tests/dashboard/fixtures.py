@@ -175,19 +175,26 @@ PAGE_MARKERS = {
 @contextmanager
 def streamlit_server(loaded: Loaded, budget: str = "2500") -> Iterator[str]:
     """`streamlit run app.py` as `make dashboard` starts it, on a free port; yields its URL."""
-    from criptopipe.local.ports import free_port
-
-    port = free_port()
     env = {**os.environ, **loaded.env(budget)}
     env.pop("DASHBOARD_DATABASE_URL", None)
     env.pop("DASHBOARD_MONGODB_URI", None)
+    with serve_app(APP, env) as url:
+        yield url
+
+
+@contextmanager
+def serve_app(app: Path, env: dict[str, str]) -> Iterator[str]:
+    """`streamlit run <app>` headless on a free port until it answers; yields its URL."""
+    from criptopipe.local.ports import free_port
+
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "streamlit",
             "run",
-            str(APP),
+            str(app),
             "--server.port",
             str(port),
             "--server.headless",
