@@ -11,9 +11,11 @@ run's wall time.
 
 This class is the same storage with a small pool, as Dagster already does for its webserver
 (`optimize_for_webserver`): two connections kept (a write opens a second one inside its index
-transaction), up to three more for concurrent callers (the daemon's threads), each checked with a ping when it is taken, so a server restart costs a
-reconnect, never a failed write, and recycled after `POOL_RECYCLE_SECONDS`. Configured in
-`dagster.yaml` as `event_log_storage`; run and schedule storage stay Dagster's own.
+transaction), up to three more for concurrent callers (the daemon's threads), each checked with
+a ping when it is taken (a server restart costs a reconnect, never a failed write) and recycled
+after `POOL_RECYCLE_SECONDS`. Configured in every `dagster.yaml` as `event_log_storage`; run and
+schedule storage stay Dagster's own. `dagster==1.13.27` is pinned; `defs/test_instance_storage.py`
+fails if an upgrade changes what this relies on.
 """
 
 from __future__ import annotations
