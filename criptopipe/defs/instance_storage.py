@@ -11,8 +11,9 @@ run's wall time.
 
 This class is the same storage with a small pool, as Dagster already does for its webserver
 (`optimize_for_webserver`): two connections kept (a write opens a second one inside its index
-transaction), up to three more for concurrent callers (the daemon's threads), each checked with
-a ping when it is taken (a server restart costs a reconnect, never a failed write) and recycled
+transaction); a caller beyond them (the daemon's threads at once) gets a connection of its own,
+opened and closed as before, never a wait. Each kept one is checked with a ping when it is taken
+(a server restart costs a reconnect, never a failed write) and recycled
 after `POOL_RECYCLE_SECONDS`. Configured in every `dagster.yaml` as `event_log_storage`; run and
 schedule storage stay Dagster's own. `dagster==1.13.27` is pinned; `defs/test_instance_storage.py`
 fails if an upgrade changes what this relies on.
@@ -32,7 +33,9 @@ from dagster_postgres.utils import (
 )
 
 POOL_SIZE = 2
-MAX_OVERFLOW = 3
+# beyond the two, a connection is opened and closed as Dagster's own storage does: a bounded
+# overflow could deadlock threads that each hold one and wait for a nested second
+MAX_OVERFLOW = -1
 POOL_RECYCLE_SECONDS = 3600
 
 

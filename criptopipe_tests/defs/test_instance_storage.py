@@ -4,6 +4,7 @@ replaced before a write, never failing it."""
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import dagster as dg
@@ -74,6 +75,30 @@ def test_a_connection_the_server_dropped_is_replaced_before_the_next_write(
             admin.execute("SELECT pg_terminate_backend(%s)", (lost,))
         storage.store_event(_materialization("pooled-run-restart", "2024-02-01"))
         assert _backend(storage) != lost
+    finally:
+        storage.dispose()
+
+
+def test_callers_beyond_the_kept_connections_get_their_own_and_never_wait(
+    servers: dict[str, str],
+) -> None:
+    # eight at once, as the daemon's threads (each holding one and asking for a nested second):
+    # a bounded pool would make the last ones wait for the others, possibly forever
+    storage = _storage(servers)
+    try:
+        started = time.monotonic()
+        with ExitStack() as held:
+            pids = {
+                int(
+                    held.enter_context(storage._connect())
+                    .execute(sa.text("SELECT pg_backend_pid()"))
+                    .scalar_one()
+                )
+                for _ in range(8)
+            }
+        assert len(pids) == 8
+        assert time.monotonic() - started < 10
+        storage.store_event(_materialization("pooled-run-many", "2024-03-01"))
     finally:
         storage.dispose()
 
