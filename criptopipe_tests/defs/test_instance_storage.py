@@ -1,14 +1,16 @@
-"""The event log keeps its connection (criptopipe.defs.instance_storage), and a lost one is
-replaced before a write, never failing it."""
+"""The event log keeps its connections (criptopipe.defs.instance_storage): a lost one is
+replaced before a write, never failing it, and callers beyond them never wait."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import dagster as dg
 import psycopg
+import pytest
 import sqlalchemy as sa
 import yaml
 from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
@@ -19,9 +21,14 @@ from criptopipe.defs.instance_storage import PooledPostgresEventLogStorage
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _storage(servers: dict[str, str]) -> PooledPostgresEventLogStorage:
+@pytest.fixture
+def storage(servers: dict[str, str]) -> Iterator[PooledPostgresEventLogStorage]:
     url = servers["postgres_dagster"].replace("postgresql://", "postgresql+psycopg2://", 1)
-    return PooledPostgresEventLogStorage(url)
+    made = PooledPostgresEventLogStorage(url)
+    try:
+        yield made
+    finally:
+        made.dispose()
 
 
 def _backend(storage: PooledPostgresEventLogStorage) -> int:
@@ -47,60 +54,44 @@ def _materialization(run_id: str, partition: str) -> EventLogEntry:
     )
 
 
-def test_the_writes_of_a_run_reuse_their_connections(servers: dict[str, str]) -> None:
-    storage = _storage(servers)
+def test_the_writes_of_a_run_reuse_their_connections(
+    storage: PooledPostgresEventLogStorage,
+) -> None:
     opened: list[object] = []
     sa.event.listen(storage._engine, "connect", lambda conn, _record: opened.append(conn))
-    try:
-        storage.store_event(_materialization("pooled-run", "2024-01-01"))
-        warm = len(opened)
-        assert 1 <= warm <= 2
-        for day in range(2, 32):
-            storage.store_event(_materialization("pooled-run", f"2024-01-{day:02d}"))
-        # Dagster's own storage connects two to four times per write: 60+ here
-        assert len(opened) == warm
-        records = storage.fetch_materializations(dg.AssetKey("instance_storage_test"), limit=50)
-        assert len([r for r in records.records if r.run_id == "pooled-run"]) == 31
-    finally:
-        storage.dispose()
+    storage.store_event(_materialization("pooled-run", "2024-01-01"))
+    warm = len(opened)
+    assert 1 <= warm <= 2
+    for day in range(2, 32):
+        storage.store_event(_materialization("pooled-run", f"2024-01-{day:02d}"))
+    # Dagster's own storage connects two to four times per write: 60+ here
+    assert len(opened) == warm
+    records = storage.fetch_materializations(dg.AssetKey("instance_storage_test"), limit=50)
+    assert len([r for r in records.records if r.run_id == "pooled-run"]) == 31
 
 
 def test_a_connection_the_server_dropped_is_replaced_before_the_next_write(
-    servers: dict[str, str],
+    storage: PooledPostgresEventLogStorage, servers: dict[str, str]
 ) -> None:
-    storage = _storage(servers)
-    try:
-        lost = _backend(storage)
-        with psycopg.connect(servers["postgres_dagster"], autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", (lost,))
-        storage.store_event(_materialization("pooled-run-restart", "2024-02-01"))
-        assert _backend(storage) != lost
-    finally:
-        storage.dispose()
+    lost = _backend(storage)
+    with psycopg.connect(servers["postgres_dagster"], autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (lost,))
+    storage.store_event(_materialization("pooled-run-restart", "2024-02-01"))
+    assert _backend(storage) != lost
 
 
 def test_callers_beyond_the_kept_connections_get_their_own_and_never_wait(
-    servers: dict[str, str],
+    storage: PooledPostgresEventLogStorage,
 ) -> None:
     # eight at once, as the daemon's threads (each holding one and asking for a nested second):
     # a bounded pool would make the last ones wait for the others, possibly forever
-    storage = _storage(servers)
-    try:
-        started = time.monotonic()
-        with ExitStack() as held:
-            pids = {
-                int(
-                    held.enter_context(storage._connect())
-                    .execute(sa.text("SELECT pg_backend_pid()"))
-                    .scalar_one()
-                )
-                for _ in range(8)
-            }
-        assert len(pids) == 8
-        assert time.monotonic() - started < 10
-        storage.store_event(_materialization("pooled-run-many", "2024-03-01"))
-    finally:
-        storage.dispose()
+    started = time.monotonic()
+    with ExitStack() as held:
+        conns = [held.enter_context(storage._connect()) for _ in range(8)]
+        pids = {int(c.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()) for c in conns}
+    assert len(pids) == 8
+    assert time.monotonic() - started < 10
+    storage.store_event(_materialization("pooled-run-many", "2024-03-01"))
 
 
 def test_every_instance_configuration_uses_it() -> None:
